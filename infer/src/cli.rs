@@ -1,0 +1,69 @@
+//! Command-line interface of `infer`.
+
+use clap::{Parser, Subcommand};
+use faststyle::{DeviceChoice, StoreDtype};
+use std::path::PathBuf;
+
+/// Stylize images and frame folders with a faststyle checkpoint (one forward pass per image).
+///
+/// `infer --model M --input PATH --output PATH` stylizes an image file, or every image in a
+/// folder (recursively, keeping names and layout).
+#[derive(Debug, Parser)]
+#[command(name = "infer", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Cli {
+    /// What to do; without a subcommand, stylize.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Stylize options.
+    #[command(flatten)]
+    pub stylize: StylizeArgs,
+}
+
+/// Options of the default action.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StylizeArgs {
+    /// Checkpoint (.safetensors written by trainer)
+    #[arg(long, value_name = "M", required = true)]
+    pub model: Option<PathBuf>,
+    /// Image file, or folder of images/frames
+    #[arg(long, value_name = "PATH", required = true)]
+    pub input: Option<PathBuf>,
+    /// Output image (.jpg/.jpeg/.png), or output folder when --input is a folder
+    #[arg(long, value_name = "PATH", required = true)]
+    pub output: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Scale inputs down so the longer side is at most this many pixels (keeps aspect ratio)
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_size: Option<u32>,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Print a checkpoint's metadata: format, architecture, training config, style, step
+    Inspect {
+        /// Checkpoint file
+        model: PathBuf,
+    },
+    /// Rewrite a checkpoint with another storage dtype (f16 halves the file for shipping)
+    Convert {
+        /// Checkpoint file
+        model: PathBuf,
+        /// Output checkpoint file
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Storage dtype: f32 or f16
+        #[arg(long, default_value = "f16", value_parser = parse_dtype)]
+        dtype: StoreDtype,
+    },
+}
+
+fn parse_dtype(s: &str) -> Result<StoreDtype, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "f32" | "fp32" | "float32" => Ok(StoreDtype::F32),
+        "f16" | "fp16" | "float16" | "half" => Ok(StoreDtype::F16),
+        _ => Err(format!("unknown dtype {s:?}: use f32 or f16")),
+    }
+}

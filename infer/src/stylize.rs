@@ -1,0 +1,152 @@
+//! Applying a checkpoint: one forward pass of the TransformerNet per image, without
+//! gradients, on an image file or a folder of frames.
+
+use anyhow::{Context, Result};
+use faststyle::image_io::{self, OutputFormat};
+use faststyle::{Checkpoint, DeviceChoice};
+use image::RgbImage;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use tch::nn::Module;
+use tch::Device;
+use walkdir::WalkDir;
+
+/// A loaded checkpoint ready to stylize images.
+#[derive(Debug)]
+pub struct Stylizer {
+    /// The checkpoint (its net is frozen).
+    pub checkpoint: Checkpoint,
+    /// Where the net runs.
+    pub device: Device,
+}
+
+impl Stylizer {
+    /// Loads a checkpoint file onto the chosen device.
+    ///
+    /// # Errors
+    /// The device cannot be used, or the checkpoint is unreadable or invalid (the error names
+    /// the file and the problem; see [`Checkpoint::load`]).
+    pub fn load(model: &Path, device: DeviceChoice) -> Result<Self> {
+        let device = device.resolve()?;
+        let checkpoint = Checkpoint::load(model, device)?;
+        Ok(Stylizer { checkpoint, device })
+    }
+
+    /// Stylizes one 8-bit RGB image; the result has the same size. Runs under `no_grad`.
+    ///
+    /// # Errors
+    /// A libtorch failure (for example out of memory).
+    pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
+        let x = image_io::image_to_tensor(img, self.device);
+        let y = tch::no_grad(|| self.checkpoint.net.forward(&x));
+        Ok(image_io::tensor_to_image(&y)?)
+    }
+
+    /// Reads `input`, scales it to fit `max_size` on its longer side if given, stylizes it
+    /// and writes `output` atomically (format by extension). Returns the output size.
+    ///
+    /// # Errors
+    /// Unreadable or undecodable input, unsupported output extension, or a failed write;
+    /// each names its file.
+    pub fn stylize_file(&self, input: &Path, output: &Path, max_size: Option<u32>) -> Result<(u32, u32)> {
+        OutputFormat::from_path(output)?;
+        let img = image_io::read_rgb(input)?;
+        let img = match max_size {
+            Some(m) => {
+                let (w, h) = image_io::fit_within(img.width(), img.height(), m);
+                if (w, h) == img.dimensions() {
+                    img
+                } else {
+                    image_io::resize(&img, w, h)
+                }
+            }
+            None => img,
+        };
+        let out = self.stylize(&img)?;
+        if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        image_io::write_image(output, &out)?;
+        Ok(out.dimensions())
+    }
+}
+
+/// The output path of a frame: its path relative to the input folder, under the output
+/// folder. JPEG and PNG keep their name; other formats (TIFF, WebP, BMP, GIF), which we do
+/// not encode, get a `.png` extension.
+pub fn output_path_for(input_root: &Path, file: &Path, output_root: &Path) -> PathBuf {
+    let rel = file.strip_prefix(input_root).unwrap_or(file);
+    let out = output_root.join(rel);
+    match OutputFormat::from_path(&out) {
+        Ok(_) => out,
+        Err(_) => out.with_extension("png"),
+    }
+}
+
+/// Result of stylizing a folder.
+#[derive(Debug, Default)]
+pub struct FolderReport {
+    /// Images written.
+    pub done: usize,
+    /// Files that failed, with the reason (each was reported as it happened).
+    pub failed: Vec<(PathBuf, String)>,
+    /// Wall-clock seconds, set-up excluded.
+    pub seconds: f64,
+}
+
+/// Stylizes every image under `input` (recursively) into `output`, keeping names and the
+/// relative layout (see [`output_path_for`]). A file that cannot be read, decoded or written
+/// is reported and skipped; the rest are done.
+///
+/// # Errors
+/// Only when `input` cannot be walked at all; per-file failures are in the report.
+pub fn stylize_folder(st: &Stylizer, input: &Path, output: &Path, max_size: Option<u32>) -> Result<FolderReport> {
+    let mut files = Vec::new();
+    let mut report = FolderReport::default();
+    for entry in WalkDir::new(input).follow_links(true).sort_by_file_name() {
+        match entry {
+            Ok(e) if e.file_type().is_file() && image_io::has_image_extension(e.path()) => files.push(e.into_path()),
+            Ok(_) => {}
+            Err(e) => {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.to_path_buf());
+                if path == input {
+                    return Err(anyhow::anyhow!("{}: {e}", input.display()));
+                }
+                eprintln!("warning: skipping {}: {e}", path.display());
+                report.failed.push((path, e.to_string()));
+            }
+        }
+    }
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} frames [{elapsed_precise} < {eta_precise}] {per_sec}")
+                .expect("static template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+    let start = Instant::now();
+    for file in &files {
+        let out = output_path_for(input, file, output);
+        match st.stylize_file(file, &out, max_size) {
+            Ok(_) => report.done += 1,
+            Err(e) => {
+                let msg = format!("warning: skipping {}: {e:#}", file.display());
+                if bar.is_hidden() {
+                    eprintln!("{msg}");
+                } else {
+                    bar.println(msg);
+                }
+                report.failed.push((file.clone(), format!("{e:#}")));
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok(report)
+}

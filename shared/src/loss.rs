@@ -1,0 +1,234 @@
+//! Perceptual losses of Johnson et al. 2016 (§3.2–3.3) plus total variation.
+//!
+//! For a loss-network activation `F` of shape `[N, C, H, W]` (`F̃` = `F` viewed as
+//! `[N, C, H·W]`):
+//!
+//! - **Gram matrix** (eq. 3): `G(F) = F̃ F̃ᵀ / (C·H·W)`, `[N, C, C]`; JJ and PE both
+//!   normalise by `C·H·W` (PE `utils.gram_matrix`).
+//! - **Content (feature reconstruction) loss** (eq. 2): `Σ_l w_l · MSE(F_l(ŷ), F_l(x))`,
+//!   MSE = mean of squared differences over all `N·C·H·W` elements (PE `mse_loss`).
+//! - **Style reconstruction loss** (eq. 4, squared Frobenius norm as a mean):
+//!   `Σ_l w_l · MSE(G(F_l(ŷ)), G_l(style))`, the style image's Grams broadcast over the batch
+//!   (PE computes them once and slices them to the batch).
+//! - **Total variation** (Johnson §3.3, JJ `TotalVariation.lua`): `TV(ŷ) = 1/(2N) ·
+//!   Σ_{n,c,i,j} [(ŷ_{i,j+1} − ŷ_{i,j})² + (ŷ_{i+1,j} − ŷ_{i,j})²]` on 0–255 pixels. JJ's
+//!   backward pass is the gradient of this sum taken over the batch; we average over the
+//!   batch so that the weight does not depend on the batch size (JJ's weight × N = ours).
+//!
+//! Total: `content_weight · content + style_weight · style + tv_weight · TV`. Grams and losses
+//! are always computed in f32, whatever the activations' dtype.
+
+use crate::error::{Error, Result};
+use crate::vgg::LossNetwork;
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Reduction, Tensor};
+
+/// Gram matrix `F̃ F̃ᵀ / (C·H·W)` of activations `[N, C, H, W]` → `[N, C, C]`, in f32.
+pub fn gram_matrix(features: &Tensor) -> Tensor {
+    let f = features.to_kind(Kind::Float);
+    let (n, c, h, w) = f.size4().expect("gram_matrix takes [N, C, H, W] activations");
+    let flat = f.view([n, c, h * w]);
+    flat.bmm(&flat.transpose(1, 2)) / ((c * h * w) as f64)
+}
+
+/// Mean squared error over all elements, in f32 (PE `torch.nn.MSELoss()`).
+pub fn mse(a: &Tensor, b: &Tensor) -> Tensor {
+    a.to_kind(Kind::Float).mse_loss(&b.to_kind(Kind::Float), Reduction::Mean)
+}
+
+/// Total-variation loss of `[N, C, H, W]` images (see the module docs for the formula):
+/// half the sum of squared horizontal and vertical neighbour differences, averaged over the
+/// batch. A scalar in (pixel units)², f32. A side of 1 contributes no differences.
+pub fn tv_loss(images: &Tensor) -> Tensor {
+    let y = images.to_kind(Kind::Float);
+    let (n, _, h, w) = y.size4().expect("tv_loss takes [N, C, H, W] images");
+    let dx = y.narrow(3, 1, w - 1) - y.narrow(3, 0, w - 1);
+    let dy = y.narrow(2, 1, h - 1) - y.narrow(2, 0, h - 1);
+    (dx.square().sum(Kind::Float) + dy.square().sum(Kind::Float)) / (2.0 * n as f64)
+}
+
+/// A loss-network layer and its weight within the content or style loss.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerWeight {
+    /// Tap name, e.g. `relu2_2` (see [`crate::vgg`]).
+    pub layer: String,
+    /// Relative weight of this layer in its loss (dimensionless). Default 1.
+    #[serde(default = "one")]
+    pub weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+impl LayerWeight {
+    /// A layer with weight 1.
+    pub fn new(layer: &str) -> Self {
+        LayerWeight { layer: layer.to_string(), weight: 1.0 }
+    }
+}
+
+/// Global weights of the three loss terms (λ_c, λ_s, λ_TV of Johnson et al.).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LossWeights {
+    /// Content (feature) loss weight.
+    pub content: f64,
+    /// Style (Gram) loss weight.
+    pub style: f64,
+    /// Total-variation weight.
+    pub tv: f64,
+}
+
+/// The loss terms of one batch, each already multiplied by its global weight. Scalars, f32.
+#[derive(Debug)]
+pub struct LossParts {
+    /// `content_weight · Σ_l w_l MSE(F_l(ŷ), F_l(x))`.
+    pub content: Tensor,
+    /// `style_weight · Σ_l w_l MSE(G_l(ŷ), G_l(style))`.
+    pub style: Tensor,
+    /// `tv_weight · TV(ŷ)`.
+    pub tv: Tensor,
+    /// The sum of the three: what is minimised.
+    pub total: Tensor,
+}
+
+/// The full training objective: a frozen [`LossNetwork`] tapped at the content and style
+/// layers, with the style image's Gram matrices computed once.
+#[derive(Debug)]
+pub struct PerceptualLoss {
+    net: LossNetwork,
+    /// `(tap position, layer weight)` of the content layers.
+    content: Vec<(usize, f64)>,
+    /// `(tap position, layer weight)` of the style layers.
+    style: Vec<(usize, f64)>,
+    /// `[1, C_l, C_l]` Gram matrix of the style image at each style layer.
+    style_grams: Vec<Tensor>,
+    weights: LossWeights,
+}
+
+impl PerceptualLoss {
+    /// The taps a [`LossNetwork`] must have for these layers (each name once, in order of
+    /// first appearance: content layers, then style layers).
+    pub fn required_taps(content: &[LayerWeight], style: &[LayerWeight]) -> Vec<String> {
+        let mut taps: Vec<String> = Vec::new();
+        for l in content.iter().chain(style) {
+            if !taps.contains(&l.layer) {
+                taps.push(l.layer.clone());
+            }
+        }
+        taps
+    }
+
+    /// Builds the objective and computes the style targets from `style_image`
+    /// (`[1, 3, H, W]` RGB 0–255, any size).
+    ///
+    /// # Errors
+    /// [`Error::Config`] when there are no content or no style layers, a layer is not one
+    /// of the network's taps, or a weight is negative or not finite.
+    pub fn new(
+        net: LossNetwork,
+        content: &[LayerWeight],
+        style: &[LayerWeight],
+        weights: LossWeights,
+        style_image: &Tensor,
+    ) -> Result<Self> {
+        for (what, w) in [("content", weights.content), ("style", weights.style), ("tv", weights.tv)] {
+            if !w.is_finite() || w < 0.0 {
+                return Err(Error::Config(format!("{what} weight must be finite and ≥ 0, got {w}")));
+            }
+        }
+        let taps = net.taps();
+        let position = |l: &LayerWeight| -> Result<(usize, f64)> {
+            if !l.weight.is_finite() || l.weight < 0.0 {
+                return Err(Error::Config(format!("layer {} has weight {}; use a finite value ≥ 0", l.layer, l.weight)));
+            }
+            taps.iter()
+                .position(|t| *t == l.layer)
+                .map(|p| (p, l.weight))
+                .ok_or_else(|| Error::Config(format!("layer {} is not tapped by the loss network", l.layer)))
+        };
+        if content.is_empty() || style.is_empty() {
+            return Err(Error::Config("at least one content layer and one style layer are needed".into()));
+        }
+        let content = content.iter().map(position).collect::<Result<Vec<_>>>()?;
+        let style = style.iter().map(position).collect::<Result<Vec<_>>>()?;
+        let style_positions: Vec<usize> = style.iter().map(|s| s.0).collect();
+        let style_grams = tch::no_grad(|| {
+            let image = style_image.to_device(net.var_store().device()).to_kind(Kind::Float);
+            net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect()
+        });
+        Ok(PerceptualLoss { net, content, style, style_grams, weights })
+    }
+
+    /// The loss network.
+    pub fn network(&self) -> &LossNetwork {
+        &self.net
+    }
+
+    /// The global weights.
+    pub fn weights(&self) -> LossWeights {
+        self.weights
+    }
+
+    /// Loss of stylised images `y` against their content images `x`, both `[N, 3, H, W]`
+    /// RGB 0–255 on the loss network's device. Gradients flow into `y` only: the content
+    /// targets are computed without a graph, and only down to the deepest content layer.
+    pub fn compute(&self, y: &Tensor, x: &Tensor) -> LossParts {
+        let n = y.size()[0];
+        let all: Vec<usize> = (0..self.net.taps().len()).collect();
+        let fy = self.net.forward_taps(y, &all);
+        let content_positions: Vec<usize> = self.content.iter().map(|c| c.0).collect();
+        let fx = tch::no_grad(|| self.net.forward_taps(x, &content_positions));
+        let zero = || Tensor::zeros([], (Kind::Float, y.device()));
+        let mut content = zero();
+        for ((pos, w), target) in self.content.iter().zip(&fx) {
+            content = content + mse(&fy[*pos], target) * *w;
+        }
+        let mut style = zero();
+        for ((pos, w), target) in self.style.iter().zip(&self.style_grams) {
+            let g = gram_matrix(&fy[*pos]);
+            let (c1, c2) = (target.size()[1], target.size()[2]);
+            style = style + mse(&g, &target.expand([n, c1, c2], false)) * *w;
+        }
+        let content = content * self.weights.content;
+        let style = style * self.weights.style;
+        let tv = tv_loss(y) * self.weights.tv;
+        let total = &content + &style + &tv;
+        LossParts { content, style, tv, total }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    #[test]
+    fn gram_by_hand() {
+        // F = [[1, 2], [3, 4]] as [1, 2, 1, 2]: F̃F̃ᵀ = [[5, 11], [11, 25]], C·H·W = 4.
+        let f = Tensor::from_slice(&[1.0f32, 2.0, 3.0, 4.0]).view([1, 2, 1, 2]);
+        let g = Vec::<f32>::try_from(gram_matrix(&f).flatten(0, -1)).unwrap();
+        assert_eq!(g, [1.25, 2.75, 2.75, 6.25]);
+    }
+
+    #[test]
+    fn tv_by_hand() {
+        // One 2×2 image [[0, 1], [3, 5]]: dx = 1, 2; dy = 3, 4 → (1+4+9+16)/2 = 15.
+        let y = Tensor::from_slice(&[0.0f32, 1.0, 3.0, 5.0]).view([1, 1, 2, 2]);
+        assert_eq!(f64::try_from(tv_loss(&y)).unwrap(), 15.0);
+        // Batch mean: two copies give the same value.
+        let y2 = Tensor::cat(&[&y, &y], 0);
+        assert_eq!(f64::try_from(tv_loss(&y2)).unwrap(), 15.0);
+        // A constant image has none; a 1-pixel image has no neighbours.
+        assert_eq!(f64::try_from(tv_loss(&Tensor::ones([1, 3, 4, 4], (Kind::Float, Device::Cpu)))).unwrap(), 0.0);
+        assert_eq!(f64::try_from(tv_loss(&Tensor::ones([1, 3, 1, 1], (Kind::Float, Device::Cpu)))).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn required_taps_are_unique() {
+        let c = [LayerWeight::new("relu2_2")];
+        let s = [LayerWeight::new("relu1_2"), LayerWeight::new("relu2_2")];
+        assert_eq!(PerceptualLoss::required_taps(&c, &s), ["relu2_2", "relu1_2"]);
+    }
+}

@@ -1,0 +1,372 @@
+//! The image transformation network of Johnson et al. 2016 ("TransformerNet").
+//!
+//! Architecture (JJ notation `c9s1-32, d64, d128, R128 ×5, u64, u32, c9s1-3`) with the choices
+//! of the PyTorch reference example (pytorch/examples `fast_neural_style/transformer_net.py`,
+//! "PE"): reflection padding, affine instance norm (eps 1e-5, no running statistics), and
+//! nearest-neighbour ×2 upsampling followed by a 3×3 convolution instead of transposed
+//! convolutions (no checkerboard artifacts; JJ issue #37). Parameter names are exactly PE's
+//! `state_dict` keys (`conv1.conv2d.weight`, `in1.weight`, `res1.conv1.conv2d.weight`,
+//! `deconv1.conv2d.weight`, …), so weights move between the two implementations unchanged.
+//!
+//! | layer   | op                                                      | shape (input H×W, mult. of 4) |
+//! |---------|---------------------------------------------------------|--------------------------------|
+//! | conv1   | reflect pad 4, conv 9×9, 3→32, stride 1; in1 + ReLU      | [N, 32, H, W]                  |
+//! | conv2   | reflect pad 1, conv 3×3, 32→64, stride 2; in2 + ReLU     | [N, 64, H/2, W/2]              |
+//! | conv3   | reflect pad 1, conv 3×3, 64→128, stride 2; in3 + ReLU    | [N, 128, H/4, W/4]             |
+//! | res1..5 | x + IN(conv(ReLU(IN(conv(x)))))                          | [N, 128, H/4, W/4]             |
+//! | deconv1 | nearest ×2, reflect pad 1, conv 3×3, 128→64; in4 + ReLU  | [N, 64, H/2, W/2]              |
+//! | deconv2 | nearest ×2, reflect pad 1, conv 3×3, 64→32; in5 + ReLU   | [N, 32, H, W]                  |
+//! | deconv3 | reflect pad 4, conv 9×9, 32→3 (no norm, no activation)   | [N, 3, H, W]                   |
+//!
+//! With the default [`TransformerConfig`] this is 1,679,235 parameters (6.7 MB in f32).
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::Tensor;
+
+/// Instance-norm epsilon: PyTorch's `InstanceNorm2d` default, as PE uses.
+pub const INSTANCE_NORM_EPS: f64 = 1e-5;
+
+/// The smallest padded side the network accepts: conv3's output (side/4) must be at least 2
+/// for the residual blocks' reflection pad of 1, and conv1's reflection pad of 4 needs a side
+/// of at least 5. Smaller inputs are padded up to this and cropped back.
+pub const MIN_PADDED_SIDE: i64 = 8;
+
+/// The net halves the resolution twice and doubles it twice, so sides must be multiples of 4
+/// for the output to come back the input's size; other sides are padded up and cropped back.
+pub const SIDE_MULTIPLE: i64 = 4;
+
+/// Hyper-parameters of [`TransformerNet`]. Stored in every checkpoint (`model_config`) so
+/// that `infer` can rebuild the net without the training config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TransformerConfig {
+    /// Output channels of conv1, conv2 and conv3; the upsampling path mirrors them
+    /// (deconv1 → `channels[1]`, deconv2 → `channels[0]`). Default `[32, 64, 128]` (PE, JJ).
+    pub channels: [i64; 3],
+    /// Number of residual blocks at `channels[2]`. Default 5 (PE, JJ).
+    pub residual_blocks: usize,
+}
+
+impl Default for TransformerConfig {
+    fn default() -> Self {
+        TransformerConfig { channels: [32, 64, 128], residual_blocks: 5 }
+    }
+}
+
+impl TransformerConfig {
+    /// Checks that every channel count is positive.
+    ///
+    /// # Errors
+    /// [`crate::Error::Config`] naming the bad value.
+    pub fn validate(&self) -> crate::Result<()> {
+        if self.channels.iter().any(|&c| c <= 0) {
+            return Err(crate::Error::Config(format!(
+                "model.channels must all be positive, got {:?}",
+                self.channels
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// PyTorch's default initialisation for a conv layer (`kaiming_uniform_(a=√5)` for the
+/// weight and `U(−1/√fan_in, 1/√fan_in)` for the bias, both of which are
+/// `U(−1/√fan_in, 1/√fan_in)`), so training starts where PE's does.
+fn torch_default_conv_init(c_in: i64, kernel: i64) -> nn::Init {
+    let bound = 1.0 / ((c_in * kernel * kernel) as f64).sqrt();
+    nn::Init::Uniform { lo: -bound, up: bound }
+}
+
+/// Reflection-padded convolution (PE `ConvLayer`): reflect-pad by `kernel / 2`, then a
+/// `kernel×kernel` convolution with the given stride. Input `[N, c_in, H, W]`, output
+/// `[N, c_out, ⌈H/stride⌉, ⌈W/stride⌉]` for odd kernels. Parameters at `p / "conv2d"`.
+#[derive(Debug)]
+pub struct ConvLayer {
+    /// The convolution; its padding mode does the reflection padding.
+    pub conv2d: nn::Conv2D,
+}
+
+impl ConvLayer {
+    /// Creates the layer's `conv2d.weight` `[c_out, c_in, k, k]` and `conv2d.bias` `[c_out]`.
+    pub fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64) -> Self {
+        let init = torch_default_conv_init(c_in, kernel);
+        let cfg = nn::ConvConfig {
+            stride,
+            padding: kernel / 2,
+            padding_mode: nn::PaddingMode::Reflect,
+            ws_init: init,
+            bs_init: init,
+            ..Default::default()
+        };
+        ConvLayer { conv2d: nn::conv2d(p / "conv2d", c_in, c_out, kernel, cfg) }
+    }
+}
+
+impl Module for ConvLayer {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        self.conv2d.forward(xs)
+    }
+}
+
+/// Nearest-neighbour upsampling by an integer factor, then a [`ConvLayer`]-style
+/// reflection-padded convolution (PE `UpsampleConvLayer`). Input `[N, c_in, H, W]`, output
+/// `[N, c_out, H·f, W·f]` for stride 1. Parameters at `p / "conv2d"`.
+#[derive(Debug)]
+pub struct UpsampleConvLayer {
+    /// The convolution after upsampling.
+    pub conv2d: nn::Conv2D,
+    /// Upsampling factor (2 in TransformerNet).
+    pub upsample: i64,
+}
+
+impl UpsampleConvLayer {
+    /// Creates the layer's `conv2d.weight` `[c_out, c_in, k, k]` and `conv2d.bias` `[c_out]`.
+    pub fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, upsample: i64) -> Self {
+        let ConvLayer { conv2d } = ConvLayer::new(p, c_in, c_out, kernel, 1);
+        UpsampleConvLayer { conv2d, upsample }
+    }
+}
+
+impl Module for UpsampleConvLayer {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let (h, w) = (xs.size()[2], xs.size()[3]);
+        let f = self.upsample;
+        let up = xs.upsample_nearest2d([h * f, w * f], f as f64, f as f64);
+        self.conv2d.forward(&up)
+    }
+}
+
+/// Affine instance normalisation (Ulyanov et al. 2016; PyTorch `InstanceNorm2d(c,
+/// affine=True)`): each sample's channel is normalised by its own spatial mean and variance
+/// (biased, eps [`INSTANCE_NORM_EPS`]), then scaled and shifted. No running statistics: the
+/// same computation in training and inference. Parameters `weight` and `bias`, `[C]`,
+/// initialised to 1 and 0.
+#[derive(Debug)]
+pub struct InstanceNorm {
+    /// Per-channel scale, `[C]`.
+    pub weight: Tensor,
+    /// Per-channel shift, `[C]`.
+    pub bias: Tensor,
+}
+
+impl InstanceNorm {
+    /// Creates `p / "weight"` (ones) and `p / "bias"` (zeros), both `[channels]`.
+    pub fn new(p: nn::Path, channels: i64) -> Self {
+        InstanceNorm { weight: p.ones("weight", &[channels]), bias: p.zeros("bias", &[channels]) }
+    }
+}
+
+impl Module for InstanceNorm {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        xs.instance_norm(
+            Some(&self.weight),
+            Some(&self.bias),
+            None::<&Tensor>,
+            None::<&Tensor>,
+            true,
+            0.0,
+            INSTANCE_NORM_EPS,
+            true,
+        )
+    }
+}
+
+/// Residual block (He et al. 2016, as in Johnson's supplementary material and PE):
+/// `x + in2(conv2(relu(in1(conv1(x)))))`, two 3×3 reflection-padded convs at constant
+/// width. Shape-preserving: `[N, C, H, W] → [N, C, H, W]`, needs H, W ≥ 2.
+#[derive(Debug)]
+pub struct ResidualBlock {
+    /// First 3×3 conv, at `p / "conv1"`.
+    pub conv1: ConvLayer,
+    /// First instance norm, at `p / "in1"`.
+    pub in1: InstanceNorm,
+    /// Second 3×3 conv, at `p / "conv2"`.
+    pub conv2: ConvLayer,
+    /// Second instance norm, at `p / "in2"`.
+    pub in2: InstanceNorm,
+}
+
+impl ResidualBlock {
+    /// Creates a block of width `channels`.
+    pub fn new(p: nn::Path, channels: i64) -> Self {
+        ResidualBlock {
+            conv1: ConvLayer::new(&p / "conv1", channels, channels, 3, 1),
+            in1: InstanceNorm::new(&p / "in1", channels),
+            conv2: ConvLayer::new(&p / "conv2", channels, channels, 3, 1),
+            in2: InstanceNorm::new(&p / "in2", channels),
+        }
+    }
+}
+
+impl Module for ResidualBlock {
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let y = self.in1.forward(&self.conv1.forward(xs)).relu();
+        xs + self.in2.forward(&self.conv2.forward(&y))
+    }
+}
+
+/// Johnson et al.'s image transformation network, PE variant (see the module docs).
+///
+/// Input and output are `[N, 3, H, W]` RGB with values in 0–255. The output is not clamped
+/// (training needs the raw values; clamp when saving images). Any `H, W ≥ 1` is accepted and
+/// the output is exactly `H×W`: the input is padded (reflect where the side allows it, else
+/// replicate) up to a multiple of [`SIDE_MULTIPLE`] and at least [`MIN_PADDED_SIDE`], and the
+/// output is cropped back (the approach recommended in DESIGN.md; PE itself returns a
+/// different size for sides that are not multiples of 4).
+///
+/// Each field sits at the `nn::Path` of its own name, so field, path and checkpoint key are
+/// one string; the residual blocks are `res1`, `res2`, … as in PE.
+#[derive(Debug)]
+pub struct TransformerNet {
+    /// 9×9 conv, 3 → `channels[0]`.
+    pub conv1: ConvLayer,
+    /// Instance norm after conv1.
+    pub in1: InstanceNorm,
+    /// 3×3 stride-2 conv, `channels[0]` → `channels[1]`.
+    pub conv2: ConvLayer,
+    /// Instance norm after conv2.
+    pub in2: InstanceNorm,
+    /// 3×3 stride-2 conv, `channels[1]` → `channels[2]`.
+    pub conv3: ConvLayer,
+    /// Instance norm after conv3.
+    pub in3: InstanceNorm,
+    /// Residual blocks `res1..resN` at `channels[2]`.
+    pub res: Vec<ResidualBlock>,
+    /// Nearest ×2 + 3×3 conv, `channels[2]` → `channels[1]`.
+    pub deconv1: UpsampleConvLayer,
+    /// Instance norm after deconv1.
+    pub in4: InstanceNorm,
+    /// Nearest ×2 + 3×3 conv, `channels[1]` → `channels[0]`.
+    pub deconv2: UpsampleConvLayer,
+    /// Instance norm after deconv2.
+    pub in5: InstanceNorm,
+    /// 9×9 conv, `channels[0]` → 3, no norm and no activation.
+    pub deconv3: ConvLayer,
+}
+
+impl TransformerNet {
+    /// Creates the net's parameters under `p` (PE initialisation: PyTorch's conv defaults,
+    /// instance-norm scale 1 and shift 0).
+    pub fn new(p: nn::Path, cfg: &TransformerConfig) -> Self {
+        let [c1, c2, c3] = cfg.channels;
+        TransformerNet {
+            conv1: ConvLayer::new(&p / "conv1", 3, c1, 9, 1),
+            in1: InstanceNorm::new(&p / "in1", c1),
+            conv2: ConvLayer::new(&p / "conv2", c1, c2, 3, 2),
+            in2: InstanceNorm::new(&p / "in2", c2),
+            conv3: ConvLayer::new(&p / "conv3", c2, c3, 3, 2),
+            in3: InstanceNorm::new(&p / "in3", c3),
+            res: (1..=cfg.residual_blocks)
+                .map(|i| ResidualBlock::new(&p / format!("res{i}"), c3))
+                .collect(),
+            deconv1: UpsampleConvLayer::new(&p / "deconv1", c3, c2, 3, 2),
+            in4: InstanceNorm::new(&p / "in4", c2),
+            deconv2: UpsampleConvLayer::new(&p / "deconv2", c2, c1, 3, 2),
+            in5: InstanceNorm::new(&p / "in5", c1),
+            deconv3: ConvLayer::new(&p / "deconv3", c1, 3, 9, 1),
+        }
+    }
+
+    /// The network proper, without size handling: `[N, 3, H, W] → [N, 3, H, W]` for H, W
+    /// multiples of 4 and at least 8 (PE's `forward`).
+    pub fn forward_aligned(&self, xs: &Tensor) -> Tensor {
+        let mut y = self.in1.forward(&self.conv1.forward(xs)).relu();
+        y = self.in2.forward(&self.conv2.forward(&y)).relu();
+        y = self.in3.forward(&self.conv3.forward(&y)).relu();
+        for block in &self.res {
+            y = block.forward(&y);
+        }
+        y = self.in4.forward(&self.deconv1.forward(&y)).relu();
+        y = self.in5.forward(&self.deconv2.forward(&y)).relu();
+        self.deconv3.forward(&y)
+    }
+}
+
+/// Padding `(left, right, top, bottom)` that brings an `h×w` image to a side that is a
+/// multiple of [`SIDE_MULTIPLE`] and at least [`MIN_PADDED_SIDE`], split as evenly as
+/// possible between the two edges (the extra pixel goes right/bottom).
+pub fn alignment_padding(h: i64, w: i64) -> [i64; 4] {
+    let target = |s: i64| ((s + SIDE_MULTIPLE - 1) / SIDE_MULTIPLE * SIDE_MULTIPLE).max(MIN_PADDED_SIDE);
+    let (dh, dw) = (target(h) - h, target(w) - w);
+    [dw / 2, dw - dw / 2, dh / 2, dh - dh / 2]
+}
+
+/// Pads `[N, C, H, W]` by `pad = [left, right, top, bottom]`: reflection where every pad is
+/// smaller than its side (as reflection requires), else edge replication.
+pub fn pad_reflect_or_replicate(xs: &Tensor, pad: [i64; 4]) -> Tensor {
+    let (h, w) = (xs.size()[2], xs.size()[3]);
+    let [l, r, t, b] = pad;
+    let mode = if l < w && r < w && t < h && b < h { "reflect" } else { "replicate" };
+    xs.pad(pad, mode, None)
+}
+
+impl Module for TransformerNet {
+    /// `[N, 3, H, W]` (0–255 RGB) → `[N, 3, H, W]` (≈0–255 RGB, unclamped), any H, W ≥ 1.
+    fn forward(&self, xs: &Tensor) -> Tensor {
+        let (h, w) = (xs.size()[2], xs.size()[3]);
+        let pad = alignment_padding(h, w);
+        if pad == [0; 4] {
+            return self.forward_aligned(xs);
+        }
+        let y = self.forward_aligned(&pad_reflect_or_replicate(xs, pad));
+        y.narrow(2, pad[2], h).narrow(3, pad[0], w)
+    }
+}
+
+/// Total number of scalar parameters in a `VarStore` (1,679,235 for the default net).
+pub fn num_parameters(vs: &nn::VarStore) -> i64 {
+    vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    #[test]
+    fn parameter_count_and_names_match_pe() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _net = TransformerNet::new(vs.root(), &TransformerConfig::default());
+        // DESIGN.md: 1,679,235 parameters in all.
+        assert_eq!(num_parameters(&vs), 1_679_235);
+        let vars = vs.variables();
+        for key in [
+            "conv1.conv2d.weight",
+            "in1.weight",
+            "in1.bias",
+            "res1.conv1.conv2d.weight",
+            "res5.in2.bias",
+            "deconv1.conv2d.weight",
+            "deconv3.conv2d.bias",
+            "in5.weight",
+        ] {
+            assert!(vars.contains_key(key), "missing {key}");
+        }
+        assert_eq!(vars["conv1.conv2d.weight"].size(), [32, 3, 9, 9]);
+        assert_eq!(vars["deconv1.conv2d.weight"].size(), [64, 128, 3, 3]);
+        // conv1-3, 5·2 residual convs and deconv1-3, with weight and bias: 2·16;
+        // in1-5 and 5·2 residual norms, with weight and bias: 2·15.
+        assert_eq!(vars.len(), 2 * (3 + 10 + 3) + 2 * (5 + 10));
+    }
+
+    #[test]
+    fn alignment_padding_rules() {
+        assert_eq!(alignment_padding(256, 256), [0, 0, 0, 0]);
+        // 1×1 → 8×8: 7 = 3 + 4 on each axis.
+        assert_eq!(alignment_padding(1, 1), [3, 4, 3, 4]);
+        // 255×257 → 256×260.
+        assert_eq!(alignment_padding(255, 257), [1, 2, 0, 1]);
+    }
+
+    #[test]
+    fn output_has_input_size() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = TransformerNet::new(vs.root(), &TransformerConfig::default());
+        for (h, w) in [(8, 8), (12, 20), (7, 9)] {
+            let x = Tensor::rand([2, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
+            let y = tch::no_grad(|| net.forward(&x));
+            assert_eq!(y.size(), [2, 3, h, w]);
+        }
+    }
+}

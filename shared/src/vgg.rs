@@ -1,0 +1,423 @@
+//! The frozen VGG loss network (Simonyan & Zisserman 2015) with named taps.
+//!
+//! Layers follow torchvision's `vgg16().features` / `vgg19().features` numbering, ReLU and
+//! max-pool layers counted, so weights load from torchvision-named files
+//! (`features.N.weight`, `features.N.bias`). Each layer has a name: `convB_K`, `reluB_K`
+//! (block B, conv K) and `poolB`. Indices agree with DESIGN.md, e.g. VGG16 `relu2_2` = 8,
+//! `relu3_3` = 15, `relu4_3` = 22; VGG19 `relu3_4` = 17, `relu4_2` = 22.
+//!
+//! The network is built only up to the deepest layer a config taps, so weight files that stop
+//! after that layer (such as the conv1_1–conv3_4 VGG19 file in ../shared/data/weights) load.
+
+use crate::error::{Error, Result};
+use crate::tensor_file::TensorFile;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::Path;
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+/// `relu1_1`: style layer of Gatys et al. and LE.
+pub const RELU1_1: &str = "relu1_1";
+/// `relu1_2`: a style layer of Johnson et al. (JJ, PE).
+pub const RELU1_2: &str = "relu1_2";
+/// `relu2_2`: the content layer of Johnson et al. and PE; a style layer.
+pub const RELU2_2: &str = "relu2_2";
+/// `relu3_3`: JJ's content layer; a style layer.
+pub const RELU3_3: &str = "relu3_3";
+/// `relu3_4`: VGG19 only; the deepest layer of the partial VGG19 in ../shared/data.
+pub const RELU3_4: &str = "relu3_4";
+/// `relu4_3`: the deepest style layer of Johnson et al.
+pub const RELU4_3: &str = "relu4_3";
+
+/// Output channels of the five VGG blocks (both variants).
+const BLOCK_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
+
+/// Which VGG: the number of 3×3 convs per block is 2-2-3-3-3 (VGG16) or 2-2-4-4-4 (VGG19).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VggArch {
+    /// VGG16 (configuration D).
+    Vgg16,
+    /// VGG19 (configuration E).
+    Vgg19,
+}
+
+impl VggArch {
+    fn convs_per_block(self) -> [usize; 5] {
+        match self {
+            VggArch::Vgg16 => [2, 2, 3, 3, 3],
+            VggArch::Vgg19 => [2, 2, 4, 4, 4],
+        }
+    }
+
+    /// Every layer of `features`, in order: index, name and operation.
+    pub fn layers(self) -> Vec<VggLayer> {
+        let mut layers = Vec::new();
+        let mut c_in = 3;
+        for (b, (&n, &c_out)) in self.convs_per_block().iter().zip(&BLOCK_CHANNELS).enumerate() {
+            for k in 1..=n {
+                let i = layers.len();
+                let op = VggOp::Conv { c_in, c_out };
+                layers.push(VggLayer { index: i, name: format!("conv{}_{k}", b + 1), op });
+                layers.push(VggLayer { index: i + 1, name: format!("relu{}_{k}", b + 1), op: VggOp::Relu });
+                c_in = c_out;
+            }
+            let i = layers.len();
+            layers.push(VggLayer { index: i, name: format!("pool{}", b + 1), op: VggOp::MaxPool });
+        }
+        layers
+    }
+
+    /// The `features` index of a named layer.
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] listing every valid name when `name` is not a layer of `self`.
+    pub fn layer_index(self, name: &str) -> Result<usize> {
+        let layers = self.layers();
+        layers.iter().find(|l| l.name == name).map(|l| l.index).ok_or_else(|| Error::UnknownLayer {
+            name: name.to_string(),
+            arch: self.to_string(),
+            valid: layers.into_iter().map(|l| l.name).collect(),
+        })
+    }
+}
+
+impl std::str::FromStr for VggArch {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "vgg16" => Ok(VggArch::Vgg16),
+            "vgg19" => Ok(VggArch::Vgg19),
+            _ => Err(Error::Config(format!("unknown VGG {s:?}: use vgg16 or vgg19"))),
+        }
+    }
+}
+
+impl fmt::Display for VggArch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            VggArch::Vgg16 => "vgg16",
+            VggArch::Vgg19 => "vgg19",
+        })
+    }
+}
+
+/// One layer of VGG `features`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VggLayer {
+    /// torchvision index in `features` (the `N` of `features.N.weight`).
+    pub index: usize,
+    /// `convB_K`, `reluB_K` or `poolB`.
+    pub name: String,
+    /// What the layer computes.
+    pub op: VggOp,
+}
+
+/// The operation of a VGG layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VggOp {
+    /// 3×3 convolution, zero padding 1, with bias: `[N, c_in, H, W] → [N, c_out, H, W]`.
+    Conv {
+        /// Input channels.
+        c_in: i64,
+        /// Output channels.
+        c_out: i64,
+    },
+    /// ReLU.
+    Relu,
+    /// 2×2 max-pool, stride 2: `[N, C, H, W] → [N, C, ⌊H/2⌋, ⌊W/2⌋]`.
+    MaxPool,
+}
+
+/// How images are turned into VGG input; it must match how the weights were trained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Preprocessing {
+    /// torchvision's ImageNet models (PE): RGB, `x/255`, then `(x − mean) / std` with mean
+    /// `[0.485, 0.456, 0.406]` and std `[0.229, 0.224, 0.225]`.
+    Torchvision,
+    /// The original Caffe VGG (JJ; the VGG19 file in ../shared/data): BGR, 0–255, minus the
+    /// BGR mean `[103.939, 116.779, 123.68]`, no std.
+    Caffe,
+}
+
+impl Preprocessing {
+    /// torchvision's ImageNet mean, RGB, in [0, 1] units.
+    pub const TORCHVISION_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+    /// torchvision's ImageNet std, RGB, in [0, 1] units.
+    pub const TORCHVISION_STD: [f64; 3] = [0.229, 0.224, 0.225];
+    /// Caffe VGG mean, **BGR** order, in 0–255 units.
+    pub const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
+
+    /// Maps `[N, 3, H, W]` RGB 0–255 images to the loss network's input convention.
+    pub fn apply(self, rgb_0_255: &Tensor) -> Tensor {
+        let (kind, device) = (rgb_0_255.kind(), rgb_0_255.device());
+        let per_channel = |v: [f64; 3]| Tensor::from_slice(&v).to_kind(kind).to_device(device).view([1, 3, 1, 1]);
+        match self {
+            Preprocessing::Torchvision => {
+                let std = Self::TORCHVISION_STD;
+                let scale = [1.0 / (255.0 * std[0]), 1.0 / (255.0 * std[1]), 1.0 / (255.0 * std[2])];
+                let m = Self::TORCHVISION_MEAN;
+                let shift = [m[0] / std[0], m[1] / std[1], m[2] / std[2]];
+                rgb_0_255 * per_channel(scale) - per_channel(shift)
+            }
+            Preprocessing::Caffe => rgb_0_255.flip([1]) - per_channel(Self::CAFFE_MEAN_BGR),
+        }
+    }
+}
+
+impl std::str::FromStr for Preprocessing {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "torchvision" => Ok(Preprocessing::Torchvision),
+            "caffe" => Ok(Preprocessing::Caffe),
+            _ => Err(Error::Config(format!("unknown preprocessing {s:?}: use torchvision or caffe"))),
+        }
+    }
+}
+
+impl fmt::Display for Preprocessing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Preprocessing::Torchvision => "torchvision",
+            Preprocessing::Caffe => "caffe",
+        })
+    }
+}
+
+/// Which VGG and which input convention; recorded in checkpoints as the loss network used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LossNetworkConfig {
+    /// VGG16 or VGG19.
+    pub arch: VggArch,
+    /// The input convention of the weights file.
+    pub preprocessing: Preprocessing,
+}
+
+/// A frozen VGG trunk, built up to its deepest tap, that returns the activations of the
+/// requested layers.
+///
+/// Input: `[N, 3, H, W]` RGB 0–255 (the preprocessing is applied inside). Output of
+/// [`LossNetwork::forward`]: one tensor per tap, in the order the taps were given,
+/// `[N, C_l, H_l, W_l]` with `H_l = ⌊H / 2^p⌋` after `p` pools.
+#[derive(Debug)]
+pub struct LossNetwork {
+    /// Owns the (frozen) parameters.
+    vs: nn::VarStore,
+    /// The layers up to the deepest tap, with their conv modules.
+    layers: Vec<(VggLayer, Option<nn::Conv2D>)>,
+    /// `(name, features index)` per tap, in the caller's order.
+    taps: Vec<(String, usize)>,
+    cfg: LossNetworkConfig,
+}
+
+impl LossNetwork {
+    /// Builds the trunk up to the deepest of `taps` with randomly initialised parameters at
+    /// `vs.root() / "features" / N`. Use [`LossNetwork::load`] for real weights.
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] for a tap the architecture lacks; [`Error::Config`] for no taps.
+    pub fn new(device: Device, cfg: &LossNetworkConfig, taps: &[String]) -> Result<Self> {
+        if taps.is_empty() {
+            return Err(Error::Config("the loss network needs at least one layer".into()));
+        }
+        let taps = taps
+            .iter()
+            .map(|t| Ok((t.clone(), cfg.arch.layer_index(t)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let deepest = taps.iter().map(|t| t.1).max().unwrap_or(0);
+        let vs = nn::VarStore::new(device);
+        let features = vs.root() / "features";
+        let layers = cfg
+            .arch
+            .layers()
+            .into_iter()
+            .take(deepest + 1)
+            .map(|l| {
+                let conv = match l.op {
+                    VggOp::Conv { c_in, c_out } => Some(nn::conv2d(
+                        &features / l.index,
+                        c_in,
+                        c_out,
+                        3,
+                        nn::ConvConfig { padding: 1, ..Default::default() },
+                    )),
+                    _ => None,
+                };
+                (l, conv)
+            })
+            .collect();
+        Ok(LossNetwork { vs, layers, taps, cfg: *cfg })
+    }
+
+    /// Builds the trunk for `taps` and loads its weights from a torchvision-keyed safetensors
+    /// file (`features.N.weight` `[c_out, c_in, 3, 3]`, `features.N.bias` `[c_out]`, any float
+    /// dtype, converted to f32). Tensors beyond the deepest tap (deeper convs, `classifier.*`)
+    /// are ignored. The parameters are frozen (no gradients).
+    ///
+    /// # Errors
+    /// [`Error::UnknownLayer`] for a bad tap; [`Error::Io`]/[`Error::BadHeader`] for an
+    /// unreadable file; [`Error::MissingTensors`] listing every needed tensor the file lacks;
+    /// [`Error::ShapeMismatch`], [`Error::BadDtype`] or [`Error::BadCheckpoint`] (non-finite
+    /// values) for a wrong tensor.
+    pub fn load(path: &Path, cfg: &LossNetworkConfig, taps: &[String], device: Device) -> Result<Self> {
+        let mut net = Self::new(device, cfg, taps)?;
+        let file = TensorFile::open(path)?;
+        file.load_into(&net.vs)?;
+        net.vs.freeze();
+        Ok(net)
+    }
+
+    /// The configuration this network was built with.
+    pub fn config(&self) -> &LossNetworkConfig {
+        &self.cfg
+    }
+
+    /// The tap names, in output order.
+    pub fn taps(&self) -> Vec<&str> {
+        self.taps.iter().map(|t| t.0.as_str()).collect()
+    }
+
+    /// The parameters (frozen after [`LossNetwork::load`]).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// Activations at every tap for `[N, 3, H, W]` RGB 0–255 images, in tap order.
+    pub fn forward(&self, images: &Tensor) -> Vec<Tensor> {
+        let all: Vec<usize> = (0..self.taps.len()).collect();
+        self.forward_taps(images, &all)
+    }
+
+    /// Activations at the taps with the given positions (into [`LossNetwork::taps`]) only,
+    /// stopping after the deepest of them: cheaper when only shallow taps are needed (the
+    /// content target). Returned in the order of `which`.
+    pub fn forward_taps(&self, images: &Tensor, which: &[usize]) -> Vec<Tensor> {
+        let want: Vec<usize> = which.iter().map(|&i| self.taps[i].1).collect();
+        let deepest = want.iter().copied().max().unwrap_or(0);
+        let mut out: Vec<Option<Tensor>> = (0..want.len()).map(|_| None).collect();
+        let mut x = self.cfg.preprocessing.apply(images);
+        for (layer, conv) in self.layers.iter().take(deepest + 1) {
+            x = match (layer.op, conv) {
+                (VggOp::Conv { .. }, Some(conv)) => conv.forward(&x),
+                (VggOp::Relu, _) => x.relu(),
+                (VggOp::MaxPool, _) => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
+                (VggOp::Conv { .. }, None) => unreachable!("conv layers are built with a module"),
+            };
+            for (slot, &idx) in out.iter_mut().zip(&want) {
+                if idx == layer.index {
+                    *slot = Some(x.shallow_clone());
+                }
+            }
+        }
+        out.into_iter().map(|t| t.expect("every tap index is within the built layers")).collect()
+    }
+}
+
+/// Writes randomly initialised VGG weights, keyed like torchvision, up to and including
+/// `features.{last_index}`: for tests and benches that need a loss network but have no real
+/// weights. Weights ~ U(−1/√fan_in, 1/√fan_in)·√6 (Kaiming-uniform for ReLU), biases 0.01.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be written.
+pub fn write_random_weights(path: &Path, arch: VggArch, last_index: usize, seed: i64) -> Result<()> {
+    tch::manual_seed(seed);
+    let mut tensors = Vec::new();
+    for l in arch.layers().into_iter().take(last_index + 1) {
+        if let VggOp::Conv { c_in, c_out } = l.op {
+            let bound = (6.0 / (c_in as f64 * 9.0)).sqrt();
+            let w = Tensor::rand([c_out, c_in, 3, 3], (Kind::Float, Device::Cpu)) * (2.0 * bound) - bound;
+            tensors.push((format!("features.{}.weight", l.index), w));
+            tensors.push((format!("features.{}.bias", l.index), Tensor::full([c_out], 0.01, (Kind::Float, Device::Cpu))));
+        }
+    }
+    crate::tensor_file::write(path, &tensors, &Default::default(), crate::StoreDtype::F32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indices_match_design_md() {
+        // DESIGN.md "Loss network": VGG16 and VGG19 features indices.
+        for (name, idx) in [
+            ("conv1_1", 0),
+            ("relu1_1", 1),
+            ("conv1_2", 2),
+            ("relu1_2", 3),
+            ("pool1", 4),
+            ("conv2_1", 5),
+            ("relu2_2", 8),
+            ("pool2", 9),
+            ("conv3_1", 10),
+            ("conv3_2", 12),
+            ("conv3_3", 14),
+            ("relu3_3", 15),
+            ("pool3", 16),
+            ("conv4_1", 17),
+            ("conv4_3", 21),
+            ("relu4_3", 22),
+        ] {
+            assert_eq!(VggArch::Vgg16.layer_index(name).unwrap(), idx, "vgg16 {name}");
+        }
+        for (name, idx) in [
+            ("relu1_1", 1),
+            ("relu1_2", 3),
+            ("relu2_1", 6),
+            ("relu2_2", 8),
+            ("relu3_1", 11),
+            ("relu3_2", 13),
+            ("relu3_3", 15),
+            ("relu3_4", 17),
+            ("pool3", 18),
+            ("relu4_1", 20),
+            ("relu4_2", 22),
+        ] {
+            assert_eq!(VggArch::Vgg19.layer_index(name).unwrap(), idx, "vgg19 {name}");
+        }
+        // The ../shared/data file: features.16 is conv3_4 of VGG19.
+        assert_eq!(VggArch::Vgg19.layer_index("conv3_4").unwrap(), 16);
+        assert_eq!(VggArch::Vgg16.layers().len(), 31);
+        assert_eq!(VggArch::Vgg19.layers().len(), 37);
+    }
+
+    #[test]
+    fn unknown_layer_lists_valid_names() {
+        let err = VggArch::Vgg16.layer_index(RELU3_4).unwrap_err().to_string();
+        assert!(err.contains("relu3_4") && err.contains("vgg16"), "{err}");
+        assert!(err.contains("relu4_3") && err.contains("pool5"), "{err}");
+    }
+
+    #[test]
+    fn builds_only_to_deepest_tap_and_shapes() {
+        let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+        let taps = vec![RELU2_2.to_string(), RELU1_2.to_string()];
+        let net = LossNetwork::new(Device::Cpu, &cfg, &taps).unwrap();
+        // conv1_1, conv1_2, conv2_1, conv2_2: 4 convs × (weight, bias).
+        assert_eq!(net.var_store().variables().len(), 8);
+        let x = Tensor::rand([2, 3, 16, 20], (Kind::Float, Device::Cpu)) * 255.0;
+        let f = tch::no_grad(|| net.forward(&x));
+        assert_eq!(f[0].size(), [2, 128, 8, 10]); // relu2_2 after one pool
+        assert_eq!(f[1].size(), [2, 64, 16, 20]); // relu1_2
+    }
+
+    #[test]
+    fn preprocessing_matches_formulas() {
+        let x = Tensor::from_slice(&[255.0f32, 0.0, 127.5]).view([1, 3, 1, 1]);
+        let tv = Vec::<f32>::try_from(Preprocessing::Torchvision.apply(&x).flatten(0, -1)).unwrap();
+        let expect = [(1.0 - 0.485) / 0.229, (0.0 - 0.456) / 0.224, (0.5 - 0.406) / 0.225];
+        for (a, b) in tv.iter().zip(expect) {
+            assert!((*a as f64 - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        let caffe = Vec::<f32>::try_from(Preprocessing::Caffe.apply(&x).flatten(0, -1)).unwrap();
+        // BGR: B = 127.5, G = 0, R = 255.
+        let expect = [127.5 - 103.939, 0.0 - 116.779, 255.0 - 123.68];
+        for (a, b) in caffe.iter().zip(expect) {
+            assert!((*a as f64 - b).abs() < 1e-4, "{a} vs {b}");
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! End to end through the binaries: `trainer` for a few steps on generated images, then
+//! `infer` on a folder (nested, odd sizes, several formats) and `infer inspect`.
+
+use faststyle::synthetic::render_scene;
+use faststyle::VggArch;
+use faststyle_suite::{bin, write_random_vgg, write_scenes};
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn run(cmd: &mut Command) -> Output {
+    let out = cmd.output().expect("binary runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked at"), "panic:\n{stderr}");
+    out
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn train_then_stylize_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_scenes(&d.join("data/a"), 4, 64, 48, 0);
+    write_scenes(&d.join("data/b"), 3, 40, 56, 10);
+    std::fs::write(d.join("data/broken.jpg"), b"not a jpeg").unwrap();
+    render_scene(80, 60, 42).save(d.join("style.png")).unwrap();
+    write_random_vgg(&d.join("vgg.safetensors"), VggArch::Vgg16, "relu2_2");
+    let run_dir = d.join("run");
+
+    let out = run(Command::new(bin("trainer")).args([
+        "--dataset", d.join("data").to_str().unwrap(),
+        "--style", d.join("style.png").to_str().unwrap(),
+        "--vgg", d.join("vgg.safetensors").to_str().unwrap(),
+        "--vgg-arch", "vgg16", "--preprocessing", "torchvision",
+        "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2",
+        "--steps", "4", "--batch-size", "2", "--image-size", "32", "--checkpoint-every", "2", "--log-every", "1",
+        "--device", "cpu", "--out", run_dir.to_str().unwrap(),
+    ]));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "trainer failed:\n{stderr}");
+    assert!(stderr.contains("broken.jpg") && stderr.contains("skipped 1 unreadable"), "{stderr}");
+    for f in ["final.safetensors", "checkpoint_000002.safetensors", "metrics.jsonl", "config.json"] {
+        assert!(run_dir.join(f).is_file(), "{f} missing");
+    }
+    let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
+    assert_eq!(metrics.lines().count(), 4);
+    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
+    assert_eq!(last["step"], 4);
+    // No temporary files are left in the run folder.
+    assert!(std::fs::read_dir(&run_dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
+
+    // A folder of frames with a nested sub-folder, odd sizes and several formats.
+    let frames = d.join("frames");
+    std::fs::create_dir_all(frames.join("sub")).unwrap();
+    render_scene(33, 17, 1).save(frames.join("f1.png")).unwrap();
+    render_scene(20, 30, 2).save(frames.join("sub/f2.jpg")).unwrap();
+    render_scene(45, 23, 3).save(frames.join("sub/f3.tif")).unwrap();
+    let model = run_dir.join("final.safetensors");
+    let styled = d.join("styled");
+    let out = run(Command::new(bin("infer")).args(["--model", model.to_str().unwrap(), "--input", frames.to_str().unwrap(), "--output", styled.to_str().unwrap(), "--device", "cpu"]));
+    assert!(out.status.success(), "infer failed:\n{}", text(&out.stderr));
+    for (name, size) in [("f1.png", (33, 17)), ("sub/f2.jpg", (20, 30)), ("sub/f3.png", (45, 23))] {
+        let img = image::open(styled.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((img.width(), img.height()), size, "{name}");
+    }
+    // --max-size bounds the longer side, keeping the aspect ratio.
+    let single = d.join("single.jpg");
+    let out = run(Command::new(bin("infer")).args(["--model", model.to_str().unwrap(), "--input", frames.join("sub/f3.tif").to_str().unwrap(), "--output", single.to_str().unwrap(), "--max-size", "30", "--device", "cpu"]));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let img = image::open(&single).unwrap();
+    assert_eq!((img.width(), img.height()), (30, 15));
+
+    let out = run(Command::new(bin("infer")).args(["inspect", model.to_str().unwrap()]));
+    let stdout = text(&out.stdout);
+    assert!(out.status.success() && stdout.contains("style.png") && stdout.contains("step:              4"), "{stdout}");
+}
+
+#[test]
+fn a_bad_file_in_a_folder_is_skipped_and_the_rest_done() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model = d.join("m.safetensors");
+    save_untrained_checkpoint(&model);
+    write_scenes(&d.join("in"), 3, 24, 20, 5);
+    std::fs::write(d.join("in/zzz_bad.png"), b"").unwrap();
+    let out = run(Command::new(bin("infer")).args(["--model", model.to_str().unwrap(), "--input", d.join("in").to_str().unwrap(), "--output", d.join("out").to_str().unwrap(), "--device", "cpu"]));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "a failed file must make the exit status non-zero");
+    assert!(stderr.contains("zzz_bad.png") && stderr.contains("1 of 4 file(s) could not be stylized"), "{stderr}");
+    assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), 3);
+}
+
+fn save_untrained_checkpoint(path: &Path) {
+    use faststyle::checkpoint::{save, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION};
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _ = faststyle::TransformerNet::new(vs.root(), &Default::default());
+    let meta = CheckpointMeta {
+        format_version: FORMAT_VERSION,
+        model: Default::default(),
+        train_config: serde_json::json!({}),
+        style_image: "none".into(),
+        step: 0,
+        loss_network: LossNetworkInfo { arch: VggArch::Vgg16, preprocessing: faststyle::Preprocessing::Torchvision, weights: "none".into() },
+        faststyle_version: faststyle::VERSION.into(),
+    };
+    save(path, &vs, &meta, faststyle::StoreDtype::F16).unwrap();
+}

@@ -1,0 +1,93 @@
+//! Helpers for the workspace integration tests in `tests/` (the `faststyle-suite` library).
+//!
+//! Everything the tests read is generated here or committed under `tests/golden/`; nothing
+//! comes from outside the repository.
+
+use faststyle::synthetic::render_scene;
+use faststyle::VggArch;
+use std::path::{Path, PathBuf};
+use tch::{nn, Device, Kind, Tensor};
+
+/// The deterministic value of parameter number `k` (in sorted-name order) called `name`, of
+/// `shape`: the same formula as `fill()` in `tests/golden/make_golden.py`, evaluated with the
+/// same libtorch ops (f64 `sin`, then f32), so golden files need not store weights.
+pub fn fill_param(name: &str, shape: &[i64], k: usize) -> Tensor {
+    let n: i64 = shape.iter().product();
+    let s = (Tensor::arange(n, (Kind::Double, Device::Cpu)) * 0.7 + 0.3 * k as f64).sin();
+    let v = if shape.len() == 4 {
+        let gain = if name.starts_with("features.") { 2.0 } else { 1.0 };
+        s * (gain / ((shape[1] * shape[2] * shape[3]) as f64).sqrt())
+    } else if name.ends_with("conv2d.bias") || name.starts_with("features.") {
+        s * 0.1
+    } else if name.ends_with(".weight") {
+        s * 0.2 + 1.0
+    } else {
+        s * 0.2
+    };
+    v.reshape(shape).to_kind(Kind::Float)
+}
+
+/// Overwrites every variable of `vs` with [`fill_param`] (names taken in sorted order).
+pub fn fill_var_store(vs: &nn::VarStore) {
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::no_grad(|| {
+        for (k, (name, mut var)) in vars.into_iter().enumerate() {
+            var.copy_(&fill_param(&name, &var.size(), k));
+        }
+    });
+}
+
+/// A file under `tests/golden/`.
+pub fn golden(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+}
+
+/// Reads every tensor of a safetensors file by name.
+pub fn read_tensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
+    Tensor::read_safetensors(path).expect("golden file").into_iter().collect()
+}
+
+/// `‖a − b‖ / ‖b‖` in f64.
+pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
+    let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
+    f64::try_from((&a - &b).norm()).unwrap() / f64::try_from(b.norm()).unwrap().max(1e-30)
+}
+
+/// Path of a workspace binary (`trainer`, `infer`) built in the same profile as the running
+/// test. `cargo test --workspace` (and `make test`) builds them before running any test,
+/// because the `trainer` and `infer` packages have integration tests of their own.
+///
+/// # Panics
+/// When the binary has not been built, with the command to build it.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo test --workspace` (or `make test`), which builds the binaries",
+        path.display()
+    );
+    path
+}
+
+/// Writes `n` rendered scenes of `width×height` into `dir`, alternating JPEG and PNG (seeds
+/// `seed0..seed0+n`). Returns their paths.
+pub fn write_scenes(dir: &Path, n: usize, width: u32, height: u32, seed0: u64) -> Vec<PathBuf> {
+    std::fs::create_dir_all(dir).unwrap();
+    (0..n)
+        .map(|i| {
+            let ext = if i % 2 == 0 { "jpg" } else { "png" };
+            let p = dir.join(format!("scene_{i:03}.{ext}"));
+            render_scene(width, height, seed0 + i as u64).save(&p).unwrap();
+            p
+        })
+        .collect()
+}
+
+/// Writes random VGG weights (torchvision keys) up to the layer `last` (e.g. `relu2_2`).
+pub fn write_random_vgg(path: &Path, arch: VggArch, last: &str) {
+    let idx = arch.layer_index(last).unwrap();
+    faststyle::vgg::write_random_weights(path, arch, idx, 7).unwrap();
+}
