@@ -16,7 +16,11 @@ fn meta(model: TransformerConfig) -> CheckpointMeta {
         train_config: serde_json::json!({"steps": 12, "style_weight": 5.0}),
         style_image: "scene.png".into(),
         step: 12,
-        loss_network: LossNetworkInfo { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe, weights: "vgg.safetensors".into() },
+        loss_network: LossNetworkInfo {
+            arch: VggArch::Vgg19,
+            preprocessing: Preprocessing::Caffe,
+            weights: "vgg.safetensors".into(),
+        },
         faststyle_version: faststyle::VERSION.into(),
     }
 }
@@ -146,7 +150,12 @@ fn rejects_wrong_architectures() {
 
     // Metadata claiming wider channels: shapes do not match.
     let p = dir.path().join("channels.safetensors");
-    write_with(&p, &vs, meta(TransformerConfig { channels: [16, 64, 128], ..Default::default() }).to_map().unwrap(), None);
+    write_with(
+        &p,
+        &vs,
+        meta(TransformerConfig { channels: [16, 64, 128], ..Default::default() }).to_map().unwrap(),
+        None,
+    );
     let (e, s) = load_err(&p);
     assert!(matches!(e, Error::ShapeMismatch { .. }), "{s}");
 
@@ -173,6 +182,12 @@ fn a_failed_save_leaves_the_previous_checkpoint() {
     checkpoint::save(&p, &vs, &meta(TransformerConfig::default()), StoreDtype::F32).unwrap();
     let before = std::fs::read(&p).unwrap();
     // Saving into a folder that does not exist fails before touching the target.
-    assert!(checkpoint::save(&dir.path().join("nope/ck.safetensors"), &vs, &meta(TransformerConfig::default()), StoreDtype::F32).is_err());
+    assert!(checkpoint::save(
+        &dir.path().join("nope/ck.safetensors"),
+        &vs,
+        &meta(TransformerConfig::default()),
+        StoreDtype::F32
+    )
+    .is_err());
     assert_eq!(std::fs::read(&p).unwrap(), before);
 }

@@ -26,11 +26,11 @@ fn bad_files_are_skipped_reported_once_and_counted() {
     std::fs::write(dir.path().join("notes.jpg"), b"this is text, not an image").unwrap();
     std::fs::write(dir.path().join("readme.txt"), b"ignored").unwrap();
 
-    let (files, unreadable) = list_images(dir.path()).unwrap();
-    assert_eq!(files.len(), 7, "4 scenes + 3 bad .jpg; the .txt is not listed");
-    assert!(unreadable.is_empty());
+    let listing = list_images(dir.path()).unwrap();
+    assert_eq!(listing.files.len(), 7, "4 scenes + 3 bad .jpg; the .txt is not listed");
+    assert!(listing.unreadable.is_empty());
     let (report, seen) = collecting_reporter();
-    let loader = Loader::spawn(files, unreadable, config(dir.path(), 3), report);
+    let loader = Loader::spawn(listing, config(dir.path(), 3), report);
     // 8 batches of 3 = 24 images: several epochs over the 4 good ones.
     for _ in 0..8 {
         let b = loader.next_batch().unwrap();
@@ -48,9 +48,8 @@ fn a_folder_with_no_usable_image_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.jpg"), b"").unwrap();
     std::fs::write(dir.path().join("b.png"), b"not a png").unwrap();
-    let (files, unreadable) = list_images(dir.path()).unwrap();
     let (report, _) = collecting_reporter();
-    let loader = Loader::spawn(files, unreadable, config(dir.path(), 2), report);
+    let loader = Loader::spawn(list_images(dir.path()).unwrap(), config(dir.path(), 2), report);
     let err = loader.next_batch().unwrap_err();
     assert!(matches!(err, DatasetError::NoneUsable { tried: 2, .. }), "{err}");
     assert!(err.to_string().contains(&dir.path().display().to_string()));
@@ -69,8 +68,7 @@ fn same_seed_same_batches() {
     let dir = tempfile::tempdir().unwrap();
     write_scenes(dir.path(), 6, 32, 32, 10);
     let run = || {
-        let (files, bad) = list_images(dir.path()).unwrap();
-        let loader = Loader::spawn(files, bad, config(dir.path(), 2), collecting_reporter().0);
+        let loader = Loader::spawn(list_images(dir.path()).unwrap(), config(dir.path(), 2), collecting_reporter().0);
         (0..4).map(|_| loader.next_batch().unwrap().pixels).collect::<Vec<_>>()
     };
     assert_eq!(run(), run());

@@ -30,13 +30,34 @@ fn train_then_stylize_a_folder() {
     let run_dir = d.join("run");
 
     let out = run(Command::new(bin("trainer")).args([
-        "--dataset", d.join("data").to_str().unwrap(),
-        "--style", d.join("style.png").to_str().unwrap(),
-        "--vgg", d.join("vgg.safetensors").to_str().unwrap(),
-        "--vgg-arch", "vgg16", "--preprocessing", "torchvision",
-        "--content-layers", "relu2_2", "--style-layers", "relu1_2,relu2_2",
-        "--steps", "4", "--batch-size", "2", "--image-size", "32", "--checkpoint-every", "2", "--log-every", "1",
-        "--device", "cpu", "--out", run_dir.to_str().unwrap(),
+        "--dataset",
+        d.join("data").to_str().unwrap(),
+        "--style",
+        d.join("style.png").to_str().unwrap(),
+        "--vgg",
+        d.join("vgg.safetensors").to_str().unwrap(),
+        "--vgg-arch",
+        "vgg16",
+        "--preprocessing",
+        "torchvision",
+        "--content-layers",
+        "relu2_2",
+        "--style-layers",
+        "relu1_2,relu2_2",
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "32",
+        "--checkpoint-every",
+        "2",
+        "--log-every",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        run_dir.to_str().unwrap(),
     ]));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "trainer failed:\n{stderr}");
@@ -59,7 +80,16 @@ fn train_then_stylize_a_folder() {
     render_scene(45, 23, 3).save(frames.join("sub/f3.tif")).unwrap();
     let model = run_dir.join("final.safetensors");
     let styled = d.join("styled");
-    let out = run(Command::new(bin("infer")).args(["--model", model.to_str().unwrap(), "--input", frames.to_str().unwrap(), "--output", styled.to_str().unwrap(), "--device", "cpu"]));
+    let out = run(Command::new(bin("infer")).args([
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        frames.to_str().unwrap(),
+        "--output",
+        styled.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]));
     assert!(out.status.success(), "infer failed:\n{}", text(&out.stderr));
     for (name, size) in [("f1.png", (33, 17)), ("sub/f2.jpg", (20, 30)), ("sub/f3.png", (45, 23))] {
         let img = image::open(styled.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -67,14 +97,28 @@ fn train_then_stylize_a_folder() {
     }
     // --max-size bounds the longer side, keeping the aspect ratio.
     let single = d.join("single.jpg");
-    let out = run(Command::new(bin("infer")).args(["--model", model.to_str().unwrap(), "--input", frames.join("sub/f3.tif").to_str().unwrap(), "--output", single.to_str().unwrap(), "--max-size", "30", "--device", "cpu"]));
+    let out = run(Command::new(bin("infer")).args([
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        frames.join("sub/f3.tif").to_str().unwrap(),
+        "--output",
+        single.to_str().unwrap(),
+        "--max-size",
+        "30",
+        "--device",
+        "cpu",
+    ]));
     assert!(out.status.success(), "{}", text(&out.stderr));
     let img = image::open(&single).unwrap();
     assert_eq!((img.width(), img.height()), (30, 15));
 
     let out = run(Command::new(bin("infer")).args(["inspect", model.to_str().unwrap()]));
     let stdout = text(&out.stdout);
-    assert!(out.status.success() && stdout.contains("style.png") && stdout.contains("step:              4"), "{stdout}");
+    assert!(
+        out.status.success() && stdout.contains("style.png") && stdout.contains("step:              4"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -85,7 +129,16 @@ fn a_bad_file_in_a_folder_is_skipped_and_the_rest_done() {
     save_untrained_checkpoint(&model);
     write_scenes(&d.join("in"), 3, 24, 20, 5);
     std::fs::write(d.join("in/zzz_bad.png"), b"").unwrap();
-    let out = run(Command::new(bin("infer")).args(["--model", model.to_str().unwrap(), "--input", d.join("in").to_str().unwrap(), "--output", d.join("out").to_str().unwrap(), "--device", "cpu"]));
+    let out = run(Command::new(bin("infer")).args([
+        "--model",
+        model.to_str().unwrap(),
+        "--input",
+        d.join("in").to_str().unwrap(),
+        "--output",
+        d.join("out").to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]));
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "a failed file must make the exit status non-zero");
     assert!(stderr.contains("zzz_bad.png") && stderr.contains("1 of 4 file(s) could not be stylized"), "{stderr}");
@@ -102,7 +155,11 @@ fn save_untrained_checkpoint(path: &Path) {
         train_config: serde_json::json!({}),
         style_image: "none".into(),
         step: 0,
-        loss_network: LossNetworkInfo { arch: VggArch::Vgg16, preprocessing: faststyle::Preprocessing::Torchvision, weights: "none".into() },
+        loss_network: LossNetworkInfo {
+            arch: VggArch::Vgg16,
+            preprocessing: faststyle::Preprocessing::Torchvision,
+            weights: "none".into(),
+        },
         faststyle_version: faststyle::VERSION.into(),
     };
     save(path, &vs, &meta, faststyle::StoreDtype::F16).unwrap();

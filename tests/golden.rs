@@ -3,7 +3,10 @@
 
 use faststyle::loss::gram_matrix;
 use faststyle::vgg::{RELU1_2, RELU2_2, RELU3_3, RELU4_3};
-use faststyle::{LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, TransformerConfig, TransformerNet, VggArch};
+use faststyle::{
+    LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, TransformerConfig,
+    TransformerNet, VggArch,
+};
 use faststyle_suite::{fill_var_store, golden, read_tensors, rel_err};
 use tch::nn::{self, Module};
 use tch::Device;
@@ -50,7 +53,9 @@ fn losses_match_pytorch_for_both_conventions() {
         }
         let loss = PerceptualLoss::new(net, &content, &style, weights, &g["style"]).unwrap();
         let parts = tch::no_grad(|| loss.compute(&g["y"], &g["x"]));
-        for (name, ours) in [("content", &parts.content), ("style", &parts.style), ("tv", &parts.tv), ("total", &parts.total)] {
+        for (name, ours) in
+            [("content", &parts.content), ("style", &parts.style), ("tv", &parts.tv), ("total", &parts.total)]
+        {
             let e = rel_err(&ours.reshape([1]), &g[&format!("{conv}_{name}")]);
             assert!(e < TOL, "{conv} {name}: relative error {e:e}");
         }

@@ -3,7 +3,10 @@
 use faststyle::image_io::image_to_tensor;
 use faststyle::synthetic::render_scene;
 use faststyle::vgg::{RELU1_2, RELU2_2};
-use faststyle::{LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, TransformerConfig, TransformerNet, VggArch};
+use faststyle::{
+    LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, TransformerConfig,
+    TransformerNet, VggArch,
+};
 use faststyle_suite::write_random_vgg;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Tensor};
@@ -19,10 +22,18 @@ fn loss_falls_over_twenty_steps() {
     let style = [LayerWeight::new(RELU1_2), LayerWeight::new(RELU2_2)];
     let net = LossNetwork::load(&vgg, &cfg, &PerceptualLoss::required_taps(&content, &style), Device::Cpu).unwrap();
     let style_img = image_to_tensor(&render_scene(48, 40, 99), Device::Cpu);
-    let objective = PerceptualLoss::new(net, &content, &style, LossWeights { content: 1.0, style: 100.0, tv: 1e-5 }, &style_img).unwrap();
+    let objective =
+        PerceptualLoss::new(net, &content, &style, LossWeights { content: 1.0, style: 100.0, tv: 1e-5 }, &style_img)
+            .unwrap();
 
     // Fixed batch: two 32×32 scenes, [2, 3, 32, 32].
-    let x = Tensor::cat(&[image_to_tensor(&render_scene(32, 32, 1), Device::Cpu), image_to_tensor(&render_scene(32, 32, 2), Device::Cpu)], 0);
+    let x = Tensor::cat(
+        &[
+            image_to_tensor(&render_scene(32, 32, 1), Device::Cpu),
+            image_to_tensor(&render_scene(32, 32, 2), Device::Cpu),
+        ],
+        0,
+    );
     let vs = nn::VarStore::new(Device::Cpu);
     let model = TransformerNet::new(vs.root(), &TransformerConfig::default());
     let mut opt = nn::Adam::default().build(&vs, 1e-2).unwrap();

@@ -115,11 +115,9 @@ impl CheckpointMeta {
             Some(f) if f == FORMAT => {}
             Some(f) => return Err(bad(format!("format is {f:?}, not a faststyle checkpoint ({FORMAT:?})"))),
             None => {
-                return Err(bad(
-                    "no faststyle metadata: not a faststyle checkpoint (a plain state_dict of \
+                return Err(bad("no faststyle metadata: not a faststyle checkpoint (a plain state_dict of \
                      weights has to be converted first)"
-                        .into(),
-                ))
+                    .into()))
             }
         }
         let version: u32 = get(KEY_FORMAT_VERSION)?
@@ -134,10 +132,10 @@ impl CheckpointMeta {
         let model: TransformerConfig = serde_json::from_str(get(KEY_MODEL)?)
             .map_err(|e| bad(format!("model_config is not a TransformerNet config (wrong architecture?): {e}")))?;
         model.validate().map_err(|e| bad(e.to_string()))?;
-        let train_config = serde_json::from_str(get(KEY_TRAIN)?)
-            .map_err(|e| bad(format!("train_config is not valid JSON: {e}")))?;
-        let loss_network = serde_json::from_str(get(KEY_LOSS_NET)?)
-            .map_err(|e| bad(format!("loss_network is invalid: {e}")))?;
+        let train_config =
+            serde_json::from_str(get(KEY_TRAIN)?).map_err(|e| bad(format!("train_config is not valid JSON: {e}")))?;
+        let loss_network =
+            serde_json::from_str(get(KEY_LOSS_NET)?).map_err(|e| bad(format!("loss_network is invalid: {e}")))?;
         let step = get(KEY_STEP)?.parse().map_err(|_| bad(format!("step {:?} is not an integer", map[KEY_STEP])))?;
         Ok(CheckpointMeta {
             format_version: version,

@@ -62,9 +62,7 @@ impl FromStr for DeviceChoice {
                 .strip_prefix("cuda:")
                 .and_then(|n| n.parse().ok())
                 .map(DeviceChoice::Cuda)
-                .ok_or_else(|| {
-                    Error::Config(format!("unknown device {s:?}: use auto, cpu, cuda or cuda:N"))
-                }),
+                .ok_or_else(|| Error::Config(format!("unknown device {s:?}: use auto, cpu, cuda or cuda:N"))),
         }
     }
 }

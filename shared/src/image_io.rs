@@ -65,9 +65,7 @@ pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     if bytes.is_empty() {
         return Err(fail("the file is empty".into()));
     }
-    let mut reader = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| fail(e.to_string()))?;
+    let mut reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| fail(e.to_string()))?;
     if reader.format().is_none() {
         return Err(fail("not a recognised image format (JPEG, PNG, TIFF, WebP, BMP, GIF)".into()));
     }
@@ -135,12 +133,8 @@ fn crop_resize(img: &RgbImage, region: (f64, f64, f64, f64), width: u32, height:
     }
     let (left, top, w, h) = region;
     let mut dst = RgbImage::new(width.max(1), height.max(1));
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(left, top, w, h);
-    Resizer::new()
-        .resize(img, &mut dst, &options)
-        .expect("source and destination are both U8x3 and non-empty");
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(left, top, w, h);
+    Resizer::new().resize(img, &mut dst, &options).expect("source and destination are both U8x3 and non-empty");
     dst
 }
 
@@ -268,7 +262,10 @@ mod tests {
     #[test]
     fn decode_errors_name_the_file() {
         let p = Path::new("folder/x.jpg");
-        assert!(decode_rgb(b"", p).unwrap_err().to_string().contains("folder/x.jpg: cannot decode image: the file is empty"));
+        assert!(decode_rgb(b"", p)
+            .unwrap_err()
+            .to_string()
+            .contains("folder/x.jpg: cannot decode image: the file is empty"));
         let err = decode_rgb(b"hello, I am text", p).unwrap_err().to_string();
         assert!(err.contains("folder/x.jpg") && err.contains("not a recognised image format"), "{err}");
     }

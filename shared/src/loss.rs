@@ -141,7 +141,10 @@ impl PerceptualLoss {
         let taps = net.taps();
         let position = |l: &LayerWeight| -> Result<(usize, f64)> {
             if !l.weight.is_finite() || l.weight < 0.0 {
-                return Err(Error::Config(format!("layer {} has weight {}; use a finite value ≥ 0", l.layer, l.weight)));
+                return Err(Error::Config(format!(
+                    "layer {} has weight {}; use a finite value ≥ 0",
+                    l.layer, l.weight
+                )));
             }
             taps.iter()
                 .position(|t| *t == l.layer)
@@ -180,23 +183,23 @@ impl PerceptualLoss {
         let fy = self.net.forward_taps(y, &all);
         let content_positions: Vec<usize> = self.content.iter().map(|c| c.0).collect();
         let fx = tch::no_grad(|| self.net.forward_taps(x, &content_positions));
-        let zero = || Tensor::zeros([], (Kind::Float, y.device()));
-        let mut content = zero();
-        for ((pos, w), target) in self.content.iter().zip(&fx) {
-            content = content + mse(&fy[*pos], target) * *w;
-        }
-        let mut style = zero();
-        for ((pos, w), target) in self.style.iter().zip(&self.style_grams) {
-            let g = gram_matrix(&fy[*pos]);
+        let content = sum(self.content.iter().zip(&fx).map(|((pos, w), target)| mse(&fy[*pos], target) * *w));
+        let style = sum(self.style.iter().zip(&self.style_grams).map(|((pos, w), target)| {
             let (c1, c2) = (target.size()[1], target.size()[2]);
-            style = style + mse(&g, &target.expand([n, c1, c2], false)) * *w;
-        }
+            mse(&gram_matrix(&fy[*pos]), &target.expand([n, c1, c2], false)) * *w
+        }));
         let content = content * self.weights.content;
         let style = style * self.weights.style;
         let tv = tv_loss(y) * self.weights.tv;
         let total = &content + &style + &tv;
         LossParts { content, style, tv, total }
     }
+}
+
+/// Sum of scalar tensors (at least one).
+fn sum(terms: impl Iterator<Item = Tensor>) -> Tensor {
+    let terms: Vec<Tensor> = terms.collect();
+    Tensor::stack(&terms, 0).sum(Kind::Float)
 }
 
 #[cfg(test)]

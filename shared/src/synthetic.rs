@@ -77,8 +77,10 @@ pub fn render_scene(width: u32, height: u32, seed: u64) -> RgbImage {
     let trees: Vec<(f64, f64, f64)> =
         (0..6).map(|i| (r(20 + i), horizon + 0.05 + 0.3 * r(30 + i), 0.03 + 0.03 * r(40 + i))).collect();
 
-    let far_ridge = |u: f64| horizon - 0.12 - 0.08 * (u * 7.0 + 6.0 * r(17)).sin() - 0.05 * fbm(seed ^ 1, u * w, 0.0, w / 6.0);
-    let near_ridge = |u: f64| horizon - 0.05 - 0.05 * (u * 11.0 + 6.0 * r(18)).sin() - 0.04 * fbm(seed ^ 2, u * w, 9.0, w / 9.0);
+    let far_ridge =
+        |u: f64| horizon - 0.12 - 0.08 * (u * 7.0 + 6.0 * r(17)).sin() - 0.05 * fbm(seed ^ 1, u * w, 0.0, w / 6.0);
+    let near_ridge =
+        |u: f64| horizon - 0.05 - 0.05 * (u * 11.0 + 6.0 * r(18)).sin() - 0.04 * fbm(seed ^ 2, u * w, 9.0, w / 9.0);
 
     let sky = |u: f64, v: f64| -> [f64; 3] {
         let mut c = lerp(sky_top, sky_low, v / horizon);
@@ -102,7 +104,10 @@ pub fn render_scene(width: u32, height: u32, seed: u64) -> RgbImage {
             lerp(far, [200.0, 200.0, 215.0], (far_ridge(u) + 0.04 - v).max(0.0) * 20.0)
         } else if v < horizon {
             near
-        } else if u > lake.0 && u < lake.1 && v < horizon + 0.12 * (1.0 - ((u - lake.0) / (lake.1 - lake.0) * 2.0 - 1.0).powi(2)) {
+        } else if u > lake.0
+            && u < lake.1
+            && v < horizon + 0.12 * (1.0 - ((u - lake.0) / (lake.1 - lake.0) * 2.0 - 1.0).powi(2))
+        {
             // Water: the sky mirrored about the horizon, darkened and rippled.
             let ripple = 0.01 * (y * 0.8).sin();
             lerp(sky(u + ripple, 2.0 * horizon - v), [20.0, 40.0, 70.0], 0.35)
@@ -120,7 +125,10 @@ pub fn render_scene(width: u32, height: u32, seed: u64) -> RgbImage {
             }
         }
         let roof_h = 0.07;
-        if v <= wall_top && v > wall_top - roof_h && (u - house_x).abs() < (house_w * 1.2) * (v - (wall_top - roof_h)) / roof_h {
+        if v <= wall_top
+            && v > wall_top - roof_h
+            && (u - house_x).abs() < (house_w * 1.2) * (v - (wall_top - roof_h)) / roof_h
+        {
             c = roof;
         }
         // Trees: a trunk and a round crown, nearer trees larger.

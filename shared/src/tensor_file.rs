@@ -72,10 +72,7 @@ impl TensorFile {
 
     /// The `__metadata__` map of the header (empty when absent).
     pub fn metadata(&self) -> HashMap<String, String> {
-        SafeTensors::read_metadata(&self.data)
-            .ok()
-            .and_then(|(_, m)| m.metadata().clone())
-            .unwrap_or_default()
+        SafeTensors::read_metadata(&self.data).ok().and_then(|(_, m)| m.metadata().clone()).unwrap_or_default()
     }
 
     /// Every tensor name in the file, sorted.

@@ -61,10 +61,7 @@ impl TransformerConfig {
     /// [`crate::Error::Config`] naming the bad value.
     pub fn validate(&self) -> crate::Result<()> {
         if self.channels.iter().any(|&c| c <= 0) {
-            return Err(crate::Error::Config(format!(
-                "model.channels must all be positive, got {:?}",
-                self.channels
-            )));
+            return Err(crate::Error::Config(format!("model.channels must all be positive, got {:?}", self.channels)));
         }
         Ok(())
     }
@@ -257,9 +254,7 @@ impl TransformerNet {
             in2: InstanceNorm::new(&p / "in2", c2),
             conv3: ConvLayer::new(&p / "conv3", c2, c3, 3, 2),
             in3: InstanceNorm::new(&p / "in3", c3),
-            res: (1..=cfg.residual_blocks)
-                .map(|i| ResidualBlock::new(&p / format!("res{i}"), c3))
-                .collect(),
+            res: (1..=cfg.residual_blocks).map(|i| ResidualBlock::new(&p / format!("res{i}"), c3)).collect(),
             deconv1: UpsampleConvLayer::new(&p / "deconv1", c3, c2, 3, 2),
             in4: InstanceNorm::new(&p / "in4", c2),
             deconv2: UpsampleConvLayer::new(&p / "deconv2", c2, c1, 3, 2),

@@ -224,10 +224,7 @@ impl LossNetwork {
         if taps.is_empty() {
             return Err(Error::Config("the loss network needs at least one layer".into()));
         }
-        let taps = taps
-            .iter()
-            .map(|t| Ok((t.clone(), cfg.arch.layer_index(t)?)))
-            .collect::<Result<Vec<_>>>()?;
+        let taps = taps.iter().map(|t| Ok((t.clone(), cfg.arch.layer_index(t)?))).collect::<Result<Vec<_>>>()?;
         let deepest = taps.iter().map(|t| t.1).max().unwrap_or(0);
         let vs = nn::VarStore::new(device);
         let features = vs.root() / "features";
@@ -331,7 +328,8 @@ pub fn write_random_weights(path: &Path, arch: VggArch, last_index: usize, seed:
             let bound = (6.0 / (c_in as f64 * 9.0)).sqrt();
             let w = Tensor::rand([c_out, c_in, 3, 3], (Kind::Float, Device::Cpu)) * (2.0 * bound) - bound;
             tensors.push((format!("features.{}.weight", l.index), w));
-            tensors.push((format!("features.{}.bias", l.index), Tensor::full([c_out], 0.01, (Kind::Float, Device::Cpu))));
+            tensors
+                .push((format!("features.{}.bias", l.index), Tensor::full([c_out], 0.01, (Kind::Float, Device::Cpu))));
         }
     }
     crate::tensor_file::write(path, &tensors, &Default::default(), crate::StoreDtype::F32)

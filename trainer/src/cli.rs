@@ -160,8 +160,15 @@ mod tests {
         });
         std::fs::write(&cfg, json.to_string()).unwrap();
         let args = TrainArgs::try_parse_from([
-            "trainer", "--config", cfg.to_str().unwrap(), "--steps", "7", "--style-layers", "relu1_2,relu2_2:0.5",
-            "--device", "cpu",
+            "trainer",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--steps",
+            "7",
+            "--style-layers",
+            "relu1_2,relu2_2:0.5",
+            "--device",
+            "cpu",
         ])
         .unwrap();
         let c = args.resolve().unwrap();

@@ -157,7 +157,9 @@ impl TrainConfig {
         let vgg = required(&self.vgg_weights, "vgg_weights", "--vgg")?;
         match std::fs::metadata(&dataset) {
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(err(format!("dataset {} is a file; it must be a folder of images", dataset.display()))),
+            Ok(_) => {
+                return Err(err(format!("dataset {} is a file; it must be a folder of images", dataset.display())))
+            }
             Err(e) => return Err(err(format!("dataset {}: {e}", dataset.display()))),
         }
         for (what, p) in [("style_image", &style), ("vgg_weights", &vgg)] {
@@ -165,7 +167,13 @@ impl TrainConfig {
                 return Err(err(format!("{what} {} does not exist or is not a file", p.display())));
             }
         }
-        for (what, v) in [("steps", self.steps), ("batch_size", self.batch_size as u64), ("image_size", self.image_size as u64), ("prefetch_batches", self.prefetch_batches as u64), ("log_every", self.log_every)] {
+        for (what, v) in [
+            ("steps", self.steps),
+            ("batch_size", self.batch_size as u64),
+            ("image_size", self.image_size as u64),
+            ("prefetch_batches", self.prefetch_batches as u64),
+            ("log_every", self.log_every),
+        ] {
             if v == 0 {
                 return Err(err(format!("{what} must be at least 1, got 0")));
             }
@@ -176,7 +184,11 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(err(format!("lr must be a positive number, got {}", self.lr)));
         }
-        for (what, w) in [("content_weight", self.content_weight), ("style_weight", self.style_weight), ("tv_weight", self.tv_weight)] {
+        for (what, w) in [
+            ("content_weight", self.content_weight),
+            ("style_weight", self.style_weight),
+            ("tv_weight", self.tv_weight),
+        ] {
             if !(w.is_finite() && w >= 0.0) {
                 return Err(err(format!("{what} must be finite and ≥ 0, got {w}")));
             }

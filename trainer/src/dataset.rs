@@ -49,14 +49,23 @@ pub enum DatasetError {
     LoaderStopped,
 }
 
+/// The image files of a dataset folder.
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Files with an image extension, sorted by path.
+    pub files: Vec<PathBuf>,
+    /// Entries that could not be visited (a dangling link, an unreadable sub-folder), with
+    /// the reason, to be reported and counted as skipped.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
 /// Lists the image files under `dir` (recursively, following symbolic links), sorted by
-/// path so the order does not depend on the file system. Entries that cannot be visited (a
-/// dangling link, an unreadable sub-folder) are returned as `(path, reason)` to be reported.
+/// path so the order does not depend on the file system.
 ///
 /// # Errors
 /// [`DatasetError::Walk`] when `dir` itself cannot be read; [`DatasetError::Empty`] when no
 /// file has an image extension.
-pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<(PathBuf, String)>), DatasetError> {
+pub fn list_images(dir: &Path) -> Result<Listing, DatasetError> {
     std::fs::read_dir(dir).map_err(|e| DatasetError::Walk { path: dir.to_path_buf(), reason: e.to_string() })?;
     let mut files = Vec::new();
     let mut unreadable = Vec::new();
@@ -76,7 +85,7 @@ pub fn list_images(dir: &Path) -> Result<(Vec<PathBuf>, Vec<(PathBuf, String)>),
         return Err(DatasetError::Empty { path: dir.to_path_buf() });
     }
     files.sort();
-    Ok((files, unreadable))
+    Ok(Listing { files, unreadable })
 }
 
 /// A training batch: `n` images of `size×size` RGB, packed HWC, image after image
@@ -143,9 +152,10 @@ pub fn epoch_order(files: &[PathBuf], seed: u64, epoch: u64) -> Vec<PathBuf> {
 }
 
 impl Loader {
-    /// Starts the loader thread over `files` (from [`list_images`]). Files already known to
-    /// be unreadable are passed in `known_bad` and reported once through `report`.
-    pub fn spawn(files: Vec<PathBuf>, known_bad: Vec<(PathBuf, String)>, cfg: LoaderConfig, report: Reporter) -> Self {
+    /// Starts the loader thread over a [`Listing`]; its unreadable entries are reported once
+    /// through `report` and counted as skipped.
+    pub fn spawn(listing: Listing, cfg: LoaderConfig, report: Reporter) -> Self {
+        let Listing { files, unreadable: known_bad } = listing;
         let (tx, rx) = sync_channel(cfg.prefetch.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LoaderStats::default());

@@ -112,14 +112,14 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
 
     let console = Console::new(cfg.steps);
-    let (files, unreadable) = list_images(&dataset)?;
+    let listing = list_images(&dataset)?;
+    let n_files = listing.files.len();
     let report: Reporter = {
         let console = console.clone();
         Arc::new(move |p: &Path, why: &str| console.say(&format!("warning: skipping {}: {why}", p.display())))
     };
     let loader = Loader::spawn(
-        files.clone(),
-        unreadable,
+        listing,
         LoaderConfig {
             root: dataset.clone(),
             batch_size: cfg.batch_size,
@@ -153,7 +153,10 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let mut opt = nn::Adam::default().build(&vs, cfg.lr)?;
 
     let config_json = serde_json::to_value(cfg)?;
-    faststyle::fsutil::write_bytes_atomic(&run_dir.join(CONFIG_FILE), serde_json::to_string_pretty(&config_json)?.as_bytes())?;
+    faststyle::fsutil::write_bytes_atomic(
+        &run_dir.join(CONFIG_FILE),
+        serde_json::to_string_pretty(&config_json)?.as_bytes(),
+    )?;
     let meta_at = |step: u64| CheckpointMeta {
         format_version: FORMAT_VERSION,
         model: cfg.model.clone(),
@@ -168,12 +171,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         faststyle_version: faststyle::VERSION.to_string(),
     };
     let metrics_path = run_dir.join(METRICS_FILE);
-    let mut metrics = std::fs::File::create(&metrics_path).with_context(|| format!("creating {}", metrics_path.display()))?;
+    let mut metrics =
+        std::fs::File::create(&metrics_path).with_context(|| format!("creating {}", metrics_path.display()))?;
 
     console.say(&format!(
         "training {} on {} images from {} ({}), {} steps of batch {} at {}px, device {device:?}",
         file_name(&style_path),
-        files.len(),
+        n_files,
         dataset.display(),
         cfg.loss_network.arch,
         cfg.steps,

@@ -44,8 +44,16 @@ fn a_folder_without_usable_images_fails_before_training() {
     let style = dir.path().join("s.png");
     std::fs::write(&style, b"x").unwrap();
     let (ok, err) = trainer(&[
-        "--dataset", data.to_str().unwrap(), "--style", style.to_str().unwrap(), "--vgg", style.to_str().unwrap(),
-        "--device", "cpu", "--out", dir.path().join("run").to_str().unwrap(),
+        "--dataset",
+        data.to_str().unwrap(),
+        "--style",
+        style.to_str().unwrap(),
+        "--vgg",
+        style.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        dir.path().join("run").to_str().unwrap(),
     ]);
     assert!(!ok && err.contains("no usable image") && err.contains("a.jpg"), "{err}");
     assert!(!err.contains("step 1"), "training must not start: {err}");

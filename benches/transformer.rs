@@ -1,0 +1,93 @@
+//! Criterion benches of the TransformerNet forward pass and of one training step, on the CPU
+//! (and on CUDA when libtorch sees a device). Case names encode the parameters:
+//! `transformer_<dtype>_<H>x<W>_b<N>_<device>`, `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
+//! The device is synchronised before the clock is read (candle's benches do the same).
+//!
+//! Run: `make setup && cargo bench --release --bench transformer` (add `-- transformer_` to
+//! filter).
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use faststyle::synthetic::render_scene;
+use faststyle::vgg::{RELU1_2, RELU2_2, RELU3_3, RELU3_4};
+use faststyle::{
+    image_io, LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing,
+    TransformerConfig, TransformerNet, VggArch,
+};
+use std::time::Duration;
+use tch::nn::{self, Module, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+fn devices() -> Vec<(Device, &'static str)> {
+    let mut d = vec![(Device::Cpu, "cpu")];
+    if tch::Cuda::is_available() {
+        d.push((Device::Cuda(0), "cuda"));
+    }
+    d
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+}
+
+fn transformer_forward(c: &mut Criterion) {
+    let mut g = c.benchmark_group("transformer");
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    for (device, dname) in devices() {
+        let vs = nn::VarStore::new(device);
+        let net = TransformerNet::new(vs.root(), &TransformerConfig::default());
+        for (h, w, n) in [(256, 256, 1), (360, 640, 1), (720, 1280, 1), (256, 256, 4)] {
+            let x = Tensor::rand([n, 3, h, w], (Kind::Float, device)) * 255.0;
+            g.bench_function(format!("transformer_f32_{h}x{w}_b{n}_{dname}"), |b| {
+                b.iter(|| {
+                    let y = tch::no_grad(|| net.forward(&x));
+                    sync(device);
+                    y
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+fn train_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("train_step");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    let dir = tempfile::tempdir().unwrap();
+    let vgg = dir.path().join("vgg19.safetensors");
+    faststyle::vgg::write_random_weights(&vgg, VggArch::Vgg19, VggArch::Vgg19.layer_index(RELU3_4).unwrap(), 1)
+        .unwrap();
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe };
+    let content = [LayerWeight::new(RELU2_2)];
+    let style: Vec<LayerWeight> = [RELU1_2, RELU2_2, RELU3_3, RELU3_4].iter().map(|l| LayerWeight::new(l)).collect();
+    for (device, dname) in devices() {
+        for (size, n) in [(224u32, 2usize), (256, 4)] {
+            let net = LossNetwork::load(&vgg, &cfg, &PerceptualLoss::required_taps(&content, &style), device).unwrap();
+            let style_img = image_io::image_to_tensor(&render_scene(256, 256, 1), device);
+            let obj = PerceptualLoss::new(
+                net,
+                &content,
+                &style,
+                LossWeights { content: 1.0, style: 1.0, tv: 1e-6 },
+                &style_img,
+            )
+            .unwrap();
+            let vs = nn::VarStore::new(device);
+            let model = TransformerNet::new(vs.root(), &TransformerConfig::default());
+            let mut opt = nn::Adam::default().build(&vs, 1e-3).unwrap();
+            let x = Tensor::rand([n as i64, 3, size as i64, size as i64], (Kind::Float, device)) * 255.0;
+            g.bench_function(format!("train_step_f32_{size}x{size}_b{n}_vgg19_relu3_4_{dname}"), |b| {
+                b.iter(|| {
+                    let parts = obj.compute(&model.forward(&x), &x);
+                    opt.backward_step(&parts.total);
+                    sync(device);
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, transformer_forward, train_step);
+criterion_main!(benches);
