@@ -7,7 +7,8 @@ use std::path::PathBuf;
 /// Stylize images and frame folders with a faststyle checkpoint (one forward pass per image).
 ///
 /// `infer --model M --input PATH --output PATH` stylizes an image file, or every image in a
-/// folder (recursively, keeping names and layout).
+/// folder (recursively, keeping names and layout). Without --model, the built-in Starry Night
+/// checkpoint is used.
 #[derive(Debug, Parser)]
 #[command(name = "infer", version, args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Cli {
@@ -22,8 +23,8 @@ pub struct Cli {
 /// Options of the default action.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StylizeArgs {
-    /// Checkpoint (.safetensors written by trainer)
-    #[arg(long, value_name = "M", required = true)]
+    /// Checkpoint (.safetensors written by trainer); default: the built-in Starry Night
+    #[arg(long, value_name = "M")]
     pub model: Option<PathBuf>,
     /// Image file, or folder of images/frames
     #[arg(long, value_name = "PATH", required = true)]
@@ -46,6 +47,22 @@ pub enum Command {
     Inspect {
         /// Checkpoint file
         model: PathBuf,
+    },
+    /// Stylize a rendered test scene (or --input PHOTO) with the built-in model and say where
+    /// the result is
+    Demo {
+        /// Your photo instead of the rendered scene
+        #[arg(long, value_name = "IMG")]
+        input: Option<PathBuf>,
+        /// Output image (.jpg/.png); default out/demo/<input name>_starry_night.jpg
+        #[arg(long, value_name = "IMG")]
+        output: Option<PathBuf>,
+        /// Checkpoint to use instead of the built-in one
+        #[arg(long, value_name = "M")]
+        model: Option<PathBuf>,
+        /// auto, cpu, cuda or cuda:N
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
     },
     /// Rewrite a checkpoint with another storage dtype (f16 halves the file for shipping)
     Convert {

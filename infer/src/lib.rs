@@ -11,7 +11,8 @@ pub use stylize::{output_path_for, stylize_folder, FolderReport, Stylizer};
 use anyhow::{bail, Context, Result};
 use faststyle::checkpoint::{self, CheckpointMeta};
 use faststyle::tensor_file::TensorFile;
-use std::path::Path;
+use faststyle::DeviceChoice;
+use std::path::{Path, PathBuf};
 
 /// Runs the command line.
 ///
@@ -28,16 +29,48 @@ pub fn run(cli: Cli) -> Result<()> {
             println!("wrote {} ({dtype:?}, {:.2} MB)", output.display(), size as f64 / 1e6);
             Ok(())
         }
+        Some(Command::Demo { input, output, model, device }) => demo(input, output, model, device),
         None => stylize(&cli.stylize),
     }
 }
 
+/// Size of the rendered demo scene, pixels.
+pub const DEMO_SCENE_SIZE: (u32, u32) = (768, 512);
+/// Seed of the rendered demo scene.
+pub const DEMO_SCENE_SEED: u64 = 2016;
+
+fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>, device: DeviceChoice) -> Result<()> {
+    let out_dir = Path::new("out/demo");
+    let input = match input {
+        Some(p) => p,
+        None => {
+            std::fs::create_dir_all(out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
+            let scene = out_dir.join("scene.png");
+            let (w, h) = DEMO_SCENE_SIZE;
+            faststyle::image_io::write_image(&scene, &faststyle::synthetic::render_scene(w, h, DEMO_SCENE_SEED))?;
+            eprintln!("rendered a test scene: {}", scene.display());
+            scene
+        }
+    };
+    let output = output.unwrap_or_else(|| {
+        let stem = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+        out_dir.join(format!("{stem}_starry_night.jpg"))
+    });
+    let st = Stylizer::load(model.as_deref(), device)?;
+    let start = std::time::Instant::now();
+    let (w, h) = st.stylize_file(&input, &output, None)?;
+    let name = model.as_ref().map(|m| m.display().to_string()).unwrap_or_else(|| stylize::DEFAULT_MODEL_NAME.into());
+    println!("stylized {} with {name} in {:.2} s", input.display(), start.elapsed().as_secs_f64());
+    println!("result: {} ({w}×{h})", output.display());
+    Ok(())
+}
+
 fn stylize(args: &StylizeArgs) -> Result<()> {
-    let (Some(model), Some(input), Some(output)) = (&args.model, &args.input, &args.output) else {
-        bail!("--model, --input and --output are required");
+    let (Some(input), Some(output)) = (&args.input, &args.output) else {
+        bail!("--input and --output are required");
     };
     let meta = std::fs::metadata(input).with_context(|| format!("{}", input.display()))?;
-    let st = Stylizer::load(model, args.device)?;
+    let st = Stylizer::load(args.model.as_deref(), args.device)?;
     if meta.is_dir() {
         let report = stylize_folder(&st, input, output, args.max_size)?;
         let fps = report.done as f64 / report.seconds.max(1e-9);
@@ -48,7 +81,11 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
             report.seconds
         );
         if !report.failed.is_empty() {
-            bail!("{} of {} file(s) could not be stylized (listed above)", report.failed.len(), report.failed.len() + report.done);
+            bail!(
+                "{} of {} file(s) could not be stylized (listed above)",
+                report.failed.len(),
+                report.failed.len() + report.done
+            );
         }
     } else {
         let (w, h) = st.stylize_file(input, output, args.max_size)?;
@@ -67,7 +104,8 @@ pub fn inspect(model: &Path) -> Result<()> {
     let size = std::fs::metadata(model).map(|m| m.len()).unwrap_or(0);
     let ck = faststyle::Checkpoint::from_file(&file, tch::Device::Cpu)?;
     let params = faststyle::transformer::num_parameters(&ck.vs);
-    let dtype = file.names().first().map(|n| format!("{:?}", file.tensor(n).map(|t| t.kind()))).unwrap_or_default();
+    let dtype =
+        file.names().first().and_then(|n| file.tensor(n).ok()).map(|t| format!("{:?}", t.kind())).unwrap_or_default();
     println!("file:              {} ({:.2} MB)", model.display(), size as f64 / 1e6);
     println!("format version:    {}", meta.format_version);
     println!("written by:        faststyle {}", meta.faststyle_version);

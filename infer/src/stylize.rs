@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use faststyle::image_io::{self, OutputFormat};
+use faststyle::tensor_file::TensorFile;
 use faststyle::{Checkpoint, DeviceChoice};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,15 +23,28 @@ pub struct Stylizer {
     pub device: Device,
 }
 
+/// The checkpoint built into the binary: Starry Night, trained by this project's trainer on
+/// ../shared/data with `configs/starry_night.json` (see the README), stored as F16.
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/starry_night.safetensors");
+
+/// The name the built-in checkpoint goes by in messages.
+pub const DEFAULT_MODEL_NAME: &str = "<built-in starry_night>";
+
 impl Stylizer {
-    /// Loads a checkpoint file onto the chosen device.
+    /// Loads a checkpoint file onto the chosen device; `None` loads the built-in
+    /// [`DEFAULT_MODEL`].
     ///
     /// # Errors
     /// The device cannot be used, or the checkpoint is unreadable or invalid (the error names
     /// the file and the problem; see [`Checkpoint::load`]).
-    pub fn load(model: &Path, device: DeviceChoice) -> Result<Self> {
+    pub fn load(model: Option<&Path>, device: DeviceChoice) -> Result<Self> {
         let device = device.resolve()?;
-        let checkpoint = Checkpoint::load(model, device)?;
+        let checkpoint = match model {
+            Some(path) => Checkpoint::load(path, device)?,
+            None => {
+                Checkpoint::from_file(&TensorFile::from_bytes(DEFAULT_MODEL_NAME, DEFAULT_MODEL.to_vec())?, device)?
+            }
+        };
         Ok(Stylizer { checkpoint, device })
     }
 

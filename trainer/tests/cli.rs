@@ -61,6 +61,12 @@ fn a_folder_without_usable_images_fails_before_training() {
 
 #[test]
 fn bad_numbers_are_rejected() {
-    let (ok, err) = trainer(&["--batch-size", "-1"]);
-    assert!(!ok && err.contains("--batch-size"), "{err}");
+    let (ok, err) = trainer(&["--batch-size=-1"]);
+    assert!(!ok && err.contains("invalid value '-1' for '--batch-size"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.png");
+    std::fs::write(&f, b"x").unwrap();
+    let (d, p) = (dir.path().to_str().unwrap(), f.to_str().unwrap());
+    let (ok, err) = trainer(&["--dataset", d, "--style", p, "--vgg", p, "--batch-size", "0"]);
+    assert!(!ok && err.contains("batch_size must be at least 1"), "{err}");
 }
