@@ -4,6 +4,8 @@
 #   make demo INPUT=photo.jpg [OUTPUT=out.jpg]
 #   make lint            cargo fmt --check and clippy -D warnings
 #   make golden          regenerate tests/golden/*.safetensors with PyTorch
+#   make bench           criterion benches (BENCH=filter to select cases)
+#   make fuzz            run each cargo-fuzz target for FUZZ_SECONDS (default 60; not in CI)
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -17,7 +19,7 @@ export LIBTORCH_USE_PYTORCH := 1
 # One profile for tests, demo and benches, so the workspace is compiled once.
 CARGO_FLAGS := --release --locked
 
-.PHONY: setup build test demo lint golden clean
+.PHONY: setup build test demo lint golden bench fuzz clean
 
 $(VENV)/.ready: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +42,23 @@ lint: setup
 	cargo fmt --all --check
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 
+bench: setup
+	cargo bench --locked --bench transformer -- $(BENCH)
+
 golden: setup
 	$(VENV)/bin/python tests/golden/make_golden.py
+
+# libFuzzer through cargo-fuzz on the stable toolchain (RUSTC_BOOTSTRAP lets cargo-fuzz pass
+# its -Z flags). No sanitizer: libtorch is not instrumented, and the targets look for panics,
+# aborts, hangs and runaway memory in safe Rust. Crashes land in fuzz/artifacts/<target>/.
+FUZZ_SECONDS ?= 60
+fuzz: setup
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	$(VENV)/bin/python fuzz/make_seeds.py
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none checkpoint corpus/checkpoint -- \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=16384 -rss_limit_mb=4096
+	cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run --sanitizer none config corpus/config -- \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096
 
 clean:
 	cargo clean

@@ -3,8 +3,7 @@
 //! `transformer_<dtype>_<H>x<W>_b<N>_<device>`, `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
 //! The device is synchronised before the clock is read (candle's benches do the same).
 //!
-//! Run: `make setup && cargo bench --release --bench transformer` (add `-- transformer_` to
-//! filter).
+//! Run: `make bench` (all cases) or `make bench BENCH=transformer_f32_256` (a filter).
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use faststyle::synthetic::render_scene;

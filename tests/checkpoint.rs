@@ -191,3 +191,62 @@ fn a_failed_save_leaves_the_previous_checkpoint() {
     .is_err());
     assert_eq!(std::fs::read(&p).unwrap(), before);
 }
+
+#[test]
+fn rejects_invalid_metadata_json_a_wrong_dtype_and_non_finite_weights() {
+    let dir = tempfile::tempdir().unwrap();
+    let vs = trained_store();
+
+    let p = dir.path().join("bad_json.safetensors");
+    let mut map = meta(TransformerConfig::default()).to_map().unwrap();
+    map.insert("model_config".into(), "{\"channels\": [32, 64,".into());
+    write_with(&p, &vs, map, None);
+    let (e, s) = load_err(&p);
+    assert!(matches!(e, Error::BadCheckpoint { .. }) && s.contains("model_config"), "{s}");
+
+    let p = dir.path().join("bad_train_json.safetensors");
+    let mut map = meta(TransformerConfig::default()).to_map().unwrap();
+    map.insert("train_config".into(), "not json at all".into());
+    write_with(&p, &vs, map, None);
+    let (_, s) = load_err(&p);
+    assert!(s.contains("train_config is not valid JSON"), "{s}");
+
+    // An integer tensor where a weight belongs: written by hand with the safetensors crate.
+    let p = dir.path().join("int_dtype.safetensors");
+    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    for (name, t) in tensors.iter_mut() {
+        if name == "in1.bias" {
+            *t = t.to_kind(Kind::Int);
+        }
+    }
+    let views: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = tensors
+        .iter()
+        .map(|(n, t)| {
+            let t = t.contiguous();
+            let mut bytes = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
+            t.copy_data_u8(&mut bytes, t.numel());
+            let dtype = if t.kind() == Kind::Int { safetensors::Dtype::I32 } else { safetensors::Dtype::F32 };
+            (n.clone(), bytes, t.size().iter().map(|&d| d as usize).collect(), dtype)
+        })
+        .collect();
+    let st: Vec<(&str, safetensors::tensor::TensorView)> = views
+        .iter()
+        .map(|(n, b, s, d)| (n.as_str(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+        .collect();
+    let bytes = safetensors::serialize(st, Some(meta(TransformerConfig::default()).to_map().unwrap())).unwrap();
+    std::fs::write(&p, bytes).unwrap();
+    let (e, s) = load_err(&p);
+    assert!(matches!(e, Error::BadDtype { ref name, .. } if name == "in1.bias"), "{s}");
+
+    let p = dir.path().join("nan.safetensors");
+    let poisoned = trained_store();
+    tch::no_grad(|| {
+        let _ = poisoned.variables()["res2.conv1.conv2d.weight"].get(0).get(0).get(0).get(0).fill_(f64::NAN);
+    });
+    checkpoint::save(&p, &poisoned, &meta(TransformerConfig::default()), StoreDtype::F32).unwrap();
+    let (e, s) = load_err(&p);
+    assert!(
+        matches!(e, Error::BadCheckpoint { .. }) && s.contains("res2.conv1.conv2d.weight") && s.contains("NaN"),
+        "{s}"
+    );
+}

@@ -73,3 +73,36 @@ fn same_seed_same_batches() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_file_that_vanishes_after_listing_is_skipped() {
+    // The read of a listed file fails (as for a permission error or a file deleted mid-run):
+    // it is reported once and skipped.
+    let dir = tempfile::tempdir().unwrap();
+    let files = write_scenes(dir.path(), 3, 32, 32, 20);
+    let listing = list_images(dir.path()).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let (report, seen) = collecting_reporter();
+    let loader = Loader::spawn(listing, config(dir.path(), 2), report);
+    for _ in 0..3 {
+        assert_eq!(loader.next_batch().unwrap().n, 2);
+    }
+    assert_eq!(loader.stats.skipped_count(), 1);
+    assert_eq!(seen.lock().unwrap().as_slice(), [files[1].clone()]);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_dangling_link_is_reported_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    write_scenes(dir.path(), 2, 32, 32, 30);
+    std::os::unix::fs::symlink(dir.path().join("gone.jpg"), dir.path().join("link.jpg")).unwrap();
+    let listing = list_images(dir.path()).unwrap();
+    assert_eq!(listing.files.len(), 2);
+    assert_eq!(listing.unreadable.len(), 1, "{:?}", listing.unreadable);
+    let (report, seen) = collecting_reporter();
+    let loader = Loader::spawn(listing, config(dir.path(), 2), report);
+    assert_eq!(loader.next_batch().unwrap().n, 2);
+    assert_eq!(loader.stats.skipped_count(), 1);
+    assert!(seen.lock().unwrap()[0].ends_with("link.jpg"));
+}

@@ -61,7 +61,7 @@ fn train_then_stylize_a_folder() {
     ]));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "trainer failed:\n{stderr}");
-    assert!(stderr.contains("broken.jpg") && stderr.contains("skipped 1 unreadable"), "{stderr}");
+    assert!(stderr.contains("broken.jpg") && stderr.contains("skipped 1 unusable"), "{stderr}");
     for f in ["final.safetensors", "checkpoint_000002.safetensors", "metrics.jsonl", "config.json"] {
         assert!(run_dir.join(f).is_file(), "{f} missing");
     }

@@ -1,6 +1,7 @@
 //! Decoding: every supported format and colour type comes back as upright 8-bit RGB.
 
 use faststyle::image_io::{read_rgb, write_image};
+use faststyle_suite::corpus::exif_orientation;
 use image::codecs::jpeg::JpegEncoder;
 use image::{DynamicImage, ImageBuffer, ImageEncoder, Luma, Rgb, RgbImage, Rgba};
 
@@ -13,20 +14,6 @@ fn quadrants() -> RgbImage {
         (true, false) => Rgb([0, 0, 255]),
         (false, false) => Rgb([255, 255, 255]),
     })
-}
-
-/// A minimal little-endian EXIF (TIFF) chunk holding only the Orientation tag (0x0112).
-fn exif_orientation(value: u16) -> Vec<u8> {
-    let mut e = b"II*\0".to_vec();
-    e.extend(8u32.to_le_bytes()); // offset of IFD0
-    e.extend(1u16.to_le_bytes()); // one entry
-    e.extend(0x0112u16.to_le_bytes()); // tag: Orientation
-    e.extend(3u16.to_le_bytes()); // type: SHORT
-    e.extend(1u32.to_le_bytes()); // count
-    e.extend(value.to_le_bytes());
-    e.extend([0, 0]); // value padding to 4 bytes
-    e.extend(0u32.to_le_bytes()); // no next IFD
-    e
 }
 
 fn is_red(p: &Rgb<u8>) -> bool {

@@ -39,6 +39,24 @@ fn a_missing_layer_names_the_tensors_and_the_file() {
 }
 
 #[test]
+fn a_file_declaring_the_other_convention_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("vgg16_caffe.safetensors");
+    let tensors: Vec<(String, Tensor)> = {
+        let q = dir.path().join("plain.safetensors");
+        write_random_vgg(&q, VggArch::Vgg16, RELU2_2);
+        Tensor::read_safetensors(&q).unwrap()
+    };
+    let meta = [("preprocessing".to_string(), "caffe".to_string())].into_iter().collect();
+    faststyle::tensor_file::write(&p, &tensors, &meta, faststyle::StoreDtype::F32).unwrap();
+    let tv = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+    let err = LossNetwork::load(&p, &tv, &taps(&[RELU2_2]), Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("vgg16_caffe.safetensors") && err.contains("declare caffe input"), "{err}");
+    let caffe = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Caffe };
+    assert!(LossNetwork::load(&p, &caffe, &taps(&[RELU2_2]), Device::Cpu).is_ok());
+}
+
+#[test]
 fn vgg16_weights_loaded_as_vgg19_fail_on_shape_or_missing() {
     // VGG16's features.10 is conv3_1 [256, 128]; VGG19's features.10 is conv3_1 too, but
     // VGG19's relu3_4 needs features.16, which VGG16 has as a pool (no tensor).
@@ -58,12 +76,20 @@ fn real_partial_vgg19_loads_and_prefers_its_own_convention() {
         eprintln!("SKIPPED: {} is absent (real-data check only runs beside ../shared)", path.display());
         return;
     }
+    // The file's metadata says "caffe-mode: BGR": the wrong convention is refused.
+    let tv = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Torchvision };
+    let err = LossNetwork::load(&path, &tv, &taps(&[RELU3_4]), Device::Cpu).unwrap_err().to_string();
+    assert!(err.contains("declare caffe input") && err.contains("--preprocessing caffe"), "{err}");
+
     let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/content/jcj_chicago.jpg");
     let x = faststyle::image_io::image_to_tensor(&faststyle::image_io::read_rgb(&photo).unwrap(), Device::Cpu);
+    let file = faststyle::tensor_file::TensorFile::open(&path).unwrap();
     let mut acts = Vec::new();
     for conv in [Preprocessing::Caffe, Preprocessing::Torchvision] {
+        // Bypass the metadata check to see what the wrong convention does to the features.
         let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: conv };
-        let net = LossNetwork::load(&path, &cfg, &taps(&[RELU3_4]), Device::Cpu).unwrap();
+        let net = LossNetwork::new(Device::Cpu, &cfg, &taps(&[RELU3_4])).unwrap();
+        file.load_into(net.var_store()).unwrap();
         let f = tch::no_grad(|| net.forward(&x)).remove(0);
         assert!(bool::try_from(f.isfinite().all()).unwrap());
         acts.push(f64::try_from(f.abs().mean(Kind::Float)).unwrap());

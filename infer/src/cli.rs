@@ -38,6 +38,12 @@ pub struct StylizeArgs {
     /// Scale inputs down so the longer side is at most this many pixels (keeps aspect ratio)
     #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(1..))]
     pub max_size: Option<u32>,
+    /// Replace existing outputs (and allow writing over the input itself)
+    #[arg(long, conflicts_with = "skip_existing")]
+    pub overwrite: bool,
+    /// Keep existing outputs and do only the missing ones (resume a half-done folder)
+    #[arg(long)]
+    pub skip_existing: bool,
 }
 
 /// Subcommands.

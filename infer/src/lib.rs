@@ -3,6 +3,7 @@
 //! The binary parses [`Cli`] and calls [`run`]; everything else is here.
 
 pub mod cli;
+pub mod safety;
 pub mod stylize;
 
 pub use cli::{Cli, Command, StylizeArgs};
@@ -12,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use faststyle::checkpoint::{self, CheckpointMeta};
 use faststyle::tensor_file::TensorFile;
 use faststyle::DeviceChoice;
+use safety::ExistingOutputs;
 use std::path::{Path, PathBuf};
 
 /// Runs the command line.
@@ -70,24 +72,41 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
         bail!("--input and --output are required");
     };
     let meta = std::fs::metadata(input).with_context(|| format!("{}", input.display()))?;
-    let st = Stylizer::load(args.model.as_deref(), args.device)?;
+    let existing = ExistingOutputs::from_flags(args.overwrite, args.skip_existing);
+    safety::check_output_is_not_input(input, output, meta.is_dir(), args.overwrite)?;
     if meta.is_dir() {
-        let report = stylize_folder(&st, input, output, args.max_size)?;
+        let st = Stylizer::load(args.model.as_deref(), args.device)?;
+        let report = stylize_folder(&st, input, output, args.max_size, existing)?;
         let fps = report.done as f64 / report.seconds.max(1e-9);
+        let kept = match report.skipped_existing {
+            0 => String::new(),
+            n => format!("; kept {n} existing output(s)"),
+        };
         eprintln!(
-            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s)",
+            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}",
             report.done,
             output.display(),
             report.seconds
         );
         if !report.failed.is_empty() {
-            bail!(
-                "{} of {} file(s) could not be stylized (listed above)",
-                report.failed.len(),
-                report.failed.len() + report.done
-            );
+            let total = report.failed.len() + report.done + report.skipped_existing;
+            bail!("{} of {total} file(s) could not be stylized (listed above)", report.failed.len());
         }
     } else {
+        if output.exists() {
+            match existing {
+                ExistingOutputs::Refuse => bail!(
+                    "{}: the output exists; pass --overwrite to replace it or --skip-existing to keep it",
+                    output.display()
+                ),
+                ExistingOutputs::Skip => {
+                    eprintln!("kept existing {}", output.display());
+                    return Ok(());
+                }
+                ExistingOutputs::Overwrite => {}
+            }
+        }
+        let st = Stylizer::load(args.model.as_deref(), args.device)?;
         let (w, h) = st.stylize_file(input, output, args.max_size)?;
         eprintln!("wrote {} ({w}×{h})", output.display());
     }

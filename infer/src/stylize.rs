@@ -1,12 +1,14 @@
 //! Applying a checkpoint: one forward pass of the TransformerNet per image, without
 //! gradients, on an image file or a folder of frames.
 
+use crate::safety::ExistingOutputs;
 use anyhow::{Context, Result};
 use faststyle::image_io::{self, OutputFormat};
 use faststyle::tensor_file::TensorFile;
 use faststyle::{Checkpoint, DeviceChoice};
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -81,6 +83,7 @@ impl Stylizer {
         let out = self.stylize(&img)?;
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            faststyle::fsutil::remove_stale_temp_files(dir, false);
         }
         image_io::write_image(output, &out)?;
         Ok(out.dimensions())
@@ -106,17 +109,29 @@ pub struct FolderReport {
     pub done: usize,
     /// Files that failed, with the reason (each was reported as it happened).
     pub failed: Vec<(PathBuf, String)>,
+    /// Inputs whose output existed and was kept (`--skip-existing`).
+    pub skipped_existing: usize,
     /// Wall-clock seconds, set-up excluded.
     pub seconds: f64,
 }
 
 /// Stylizes every image under `input` (recursively) into `output`, keeping names and the
 /// relative layout (see [`output_path_for`]). A file that cannot be read, decoded or written
-/// is reported and skipped; the rest are done.
+/// is reported and skipped; the rest are done. Outputs that exist are handled as `existing`
+/// says; two inputs that would write the same output (`a.tif` and `a.png` both → `a.png`)
+/// are reported and the second skipped. Temporary files left by a killed earlier run are
+/// removed first.
 ///
 /// # Errors
-/// Only when `input` cannot be walked at all; per-file failures are in the report.
-pub fn stylize_folder(st: &Stylizer, input: &Path, output: &Path, max_size: Option<u32>) -> Result<FolderReport> {
+/// When `input` cannot be walked at all, or outputs exist and `existing` is
+/// [`ExistingOutputs::Refuse`] (checked before any work); per-file failures are in the report.
+pub fn stylize_folder(
+    st: &Stylizer,
+    input: &Path,
+    output: &Path,
+    max_size: Option<u32>,
+    existing: ExistingOutputs,
+) -> Result<FolderReport> {
     let mut files = Vec::new();
     let mut report = FolderReport::default();
     for entry in WalkDir::new(input).follow_links(true).sort_by_file_name() {
@@ -128,13 +143,47 @@ pub fn stylize_folder(st: &Stylizer, input: &Path, output: &Path, max_size: Opti
                 if path == input {
                     return Err(anyhow::anyhow!("{}: {e}", input.display()));
                 }
-                eprintln!("warning: skipping {}: {e}", path.display());
+                eprintln!("warning: skipped {}", faststyle::error::about(&path, &e.to_string()));
                 report.failed.push((path, e.to_string()));
             }
         }
     }
+    // Pair each input with its output; refuse, skip or keep existing outputs up front.
+    let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
+    let mut claimed: HashMap<PathBuf, PathBuf> = HashMap::new();
+    for file in files {
+        let out = output_path_for(input, &file, output);
+        if let Some(first) = claimed.get(&out) {
+            let why = format!("its output {} is also the output of {}", out.display(), first.display());
+            eprintln!("warning: skipped {}: {why}", file.display());
+            report.failed.push((file, why));
+            continue;
+        }
+        claimed.insert(out.clone(), file.clone());
+        jobs.push((file, out));
+    }
+    let exists: Vec<&PathBuf> = jobs.iter().map(|j| &j.1).filter(|o| o.exists()).collect();
+    match existing {
+        ExistingOutputs::Refuse if !exists.is_empty() => anyhow::bail!(
+            "{}: {} of {} outputs already exist (e.g. {}); pass --overwrite to replace them or --skip-existing to \
+             keep them and do the rest",
+            output.display(),
+            exists.len(),
+            jobs.len(),
+            exists[0].display()
+        ),
+        ExistingOutputs::Skip => {
+            let before = jobs.len();
+            jobs.retain(|j| !j.1.exists());
+            report.skipped_existing = before - jobs.len();
+        }
+        _ => {}
+    }
+    if output.is_dir() {
+        faststyle::fsutil::remove_stale_temp_files(output, true);
+    }
     let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(files.len() as u64), ProgressDrawTarget::stderr());
+        let bar = ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
         bar.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} frames [{elapsed_precise} < {eta_precise}] {per_sec}")
                 .expect("static template"),
@@ -144,12 +193,11 @@ pub fn stylize_folder(st: &Stylizer, input: &Path, output: &Path, max_size: Opti
         ProgressBar::hidden()
     };
     let start = Instant::now();
-    for file in &files {
-        let out = output_path_for(input, file, output);
-        match st.stylize_file(file, &out, max_size) {
+    for (file, out) in &jobs {
+        match st.stylize_file(file, out, max_size) {
             Ok(_) => report.done += 1,
             Err(e) => {
-                let msg = format!("warning: skipping {}: {e:#}", file.display());
+                let msg = format!("warning: skipped {}", faststyle::error::about(file, &format!("{e:#}")));
                 if bar.is_hidden() {
                     eprintln!("{msg}");
                 } else {

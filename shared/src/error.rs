@@ -152,5 +152,16 @@ impl Error {
     }
 }
 
+/// `message` prefixed with `path`, unless the message already names it (most of this
+/// crate's errors do), so reports never say the path twice.
+pub fn about(path: &std::path::Path, message: &str) -> String {
+    let shown = path.display().to_string();
+    if message.contains(&shown) {
+        message.to_string()
+    } else {
+        format!("{shown}: {message}")
+    }
+}
+
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;

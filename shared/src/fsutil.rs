@@ -2,7 +2,9 @@
 //!
 //! A reader (or a later run after a crash or Ctrl-C) therefore sees either the previous
 //! complete file or the new complete file, never a partial one. The temporary file is a
-//! hidden `.NAME.XXXXXX.tmp` in the same folder, so the rename never crosses file systems.
+//! hidden `.NAME.PID.XXXXXX.tmp` in the same folder, so the rename never crosses file
+//! systems; a process killed mid-write (`kill -9`) leaves only such a file, which
+//! [`remove_stale_temp_files`] deletes on the next run once its writer is gone.
 
 use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
@@ -24,7 +26,7 @@ where
         _ => Path::new("."),
     };
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let prefix = format!(".{name}.");
+    let prefix = format!(".{name}.{}.", std::process::id());
     let mut builder = tempfile::Builder::new();
     builder.prefix(&prefix).suffix(".tmp");
     // tempfile creates private (0600) files; the finished file gets the usual 0666 & !umask.
@@ -49,6 +51,49 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic(path, |w| w.write_all(bytes).map_err(|e| Error::io(path, e)))
 }
 
+/// If `name` is one of our temporary files (`.NAME.PID.XXXXXX.tmp`), the PID of its writer.
+fn temp_file_writer(name: &str) -> Option<u32> {
+    let stem = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let mut parts = stem.rsplitn(3, '.');
+    let random = parts.next()?;
+    let pid = parts.next()?.parse().ok()?;
+    let target = parts.next()?;
+    (random.len() == 6 && random.chars().all(|c| c.is_ascii_alphanumeric()) && !target.is_empty()).then_some(pid)
+}
+
+/// Deletes the temporary files that [`write_atomic`] left in `dir` (and below, when
+/// `recursive`) when its writer was killed, i.e. those whose writer process no longer
+/// exists. Files of running writers, and every other file, are left alone. Returns how many
+/// were removed. Linux only (it asks `/proc`); elsewhere it removes nothing.
+pub fn remove_stale_temp_files(dir: &Path, recursive: bool) -> usize {
+    let proc = Path::new("/proc");
+    if !proc.join("self").exists() {
+        return 0;
+    }
+    let mut removed = 0;
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for e in entries.flatten() {
+            let Ok(ft) = e.file_type() else { continue };
+            if ft.is_dir() && recursive {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = temp_file_writer(&name) {
+                    if pid != std::process::id()
+                        && !proc.join(pid.to_string()).exists()
+                        && std::fs::remove_file(e.path()).is_ok()
+                    {
+                        removed += 1;
+                    }
+                }
+            }
+        }
+    }
+    removed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,6 +114,26 @@ mod tests {
             assert_ne!(mode, 0o600, "mode {mode:o}");
             assert_eq!(mode & 0o600, 0o600);
         }
+    }
+
+    #[test]
+    fn stale_temp_files_of_dead_writers_are_removed() {
+        assert_eq!(temp_file_writer(".frame.jpg.1234.aB3xYz.tmp"), Some(1234));
+        assert_eq!(temp_file_writer(".frame.jpg.tmp"), None);
+        assert_eq!(temp_file_writer("frame.1234.aB3xYz.tmp"), None);
+        let dir = tempfile::tempdir().unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        // PID 2^22+1 is above Linux's pid_max, so no such process exists.
+        let dead = sub.join(".a.png.4194305.abcdef.tmp");
+        let live = dir.path().join(format!(".b.png.{}.abcdef.tmp", std::process::id()));
+        let other = dir.path().join(".hidden.tmp");
+        for p in [&dead, &live, &other] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        assert_eq!(remove_stale_temp_files(dir.path(), false), 0, "not recursive: sub/ untouched");
+        assert_eq!(remove_stale_temp_files(dir.path(), true), 1);
+        assert!(!dead.exists() && live.exists() && other.exists());
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage> {
 /// # Errors
 /// [`Error::Decode`] as for [`read_rgb`].
 pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
-    let fail = |reason: String| Error::Decode { path: path.to_path_buf(), reason };
+    let fail = |reason: String| Error::Decode { path: path.to_path_buf(), reason: reason.trim_end().to_string() };
     if bytes.is_empty() {
         return Err(fail("the file is empty".into()));
     }

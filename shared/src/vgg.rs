@@ -259,10 +259,22 @@ impl LossNetwork {
     /// [`Error::UnknownLayer`] for a bad tap; [`Error::Io`]/[`Error::BadHeader`] for an
     /// unreadable file; [`Error::MissingTensors`] listing every needed tensor the file lacks;
     /// [`Error::ShapeMismatch`], [`Error::BadDtype`] or [`Error::BadCheckpoint`] (non-finite
-    /// values) for a wrong tensor.
+    /// values) for a wrong tensor; [`Error::Config`] when the file declares the other input
+    /// convention (see [`declared_preprocessing`]).
     pub fn load(path: &Path, cfg: &LossNetworkConfig, taps: &[String], device: Device) -> Result<Self> {
         let mut net = Self::new(device, cfg, taps)?;
         let file = TensorFile::open(path)?;
+        if let Some((declared, evidence)) = declared_preprocessing(&file.metadata()) {
+            if declared != cfg.preprocessing {
+                return Err(Error::Config(format!(
+                    "{}: the weights declare {declared} input ({evidence}) but the config says {}: set \
+                     loss_network.preprocessing to \"{declared}\" (trainer --preprocessing {declared}); with the \
+                     wrong convention the features, and so the loss weights, are meaningless",
+                    path.display(),
+                    cfg.preprocessing
+                )));
+            }
+        }
         file.load_into(&net.vs)?;
         net.vs.freeze();
         Ok(net)
@@ -311,6 +323,39 @@ impl LossNetwork {
             }
         }
         out.into_iter().map(|t| t.expect("every tap index is within the built layers")).collect()
+    }
+}
+
+/// The input convention a weights file declares about itself, with the evidence: the
+/// `preprocessing` metadata key (`caffe` or `torchvision`, as faststyle writes it), or else
+/// unambiguous words about the input in any metadata value (`caffe`, `BGR` or the caffe mean
+/// `103.939`, against torchvision's normalisation numbers `0.485` or `0.229`; a bare
+/// "torchvision" usually describes the key names, so it is not taken as evidence). `None`
+/// when the file says nothing, or says both. Weight values alone do not
+/// tell the conventions apart reliably (first-layer magnitudes of caffe- and
+/// torchvision-trained VGGs are of the same order), so they are not used.
+pub fn declared_preprocessing(metadata: &std::collections::HashMap<String, String>) -> Option<(Preprocessing, String)> {
+    if let Some(v) = metadata.get("preprocessing") {
+        if let Ok(p) = v.parse::<Preprocessing>() {
+            return Some((p, format!("metadata preprocessing = {v:?}")));
+        }
+    }
+    let mut keys: Vec<&String> = metadata.keys().collect();
+    keys.sort();
+    let (mut caffe, mut tv) = (None, None);
+    for k in keys {
+        let v = metadata[k].to_ascii_lowercase();
+        if caffe.is_none() && ["caffe", "bgr", "103.939"].iter().any(|w| v.contains(w)) {
+            caffe = Some(format!("metadata {k} = {:?}", metadata[k]));
+        }
+        if tv.is_none() && ["0.485", "0.229"].iter().any(|w| v.contains(w)) {
+            tv = Some(format!("metadata {k} = {:?}", metadata[k]));
+        }
+    }
+    match (caffe, tv) {
+        (Some(e), None) => Some((Preprocessing::Caffe, e)),
+        (None, Some(e)) => Some((Preprocessing::Torchvision, e)),
+        _ => None,
     }
 }
 
@@ -401,6 +446,24 @@ mod tests {
         let f = tch::no_grad(|| net.forward(&x));
         assert_eq!(f[0].size(), [2, 128, 8, 10]); // relu2_2 after one pool
         assert_eq!(f[1].size(), [2, 64, 16, 20]); // relu1_2
+    }
+
+    #[test]
+    fn declared_conventions() {
+        let m = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        assert_eq!(declared_preprocessing(&m(&[("preprocessing", "caffe")])).unwrap().0, Preprocessing::Caffe);
+        let shared = m(&[
+            ("input", "Keras caffe-mode: BGR channel order, 0-255 range"),
+            ("layout", "OIHW (PyTorch), keys = torchvision vgg19.features indices 0..16"),
+        ]);
+        let (p, why) = declared_preprocessing(&shared).unwrap();
+        assert_eq!(p, Preprocessing::Caffe);
+        assert!(why.contains("caffe-mode"), "{why}");
+        let tv = m(&[("note", "RGB in [0, 1], mean [0.485, 0.456, 0.406], std [0.229, 0.224, 0.225]")]);
+        assert_eq!(declared_preprocessing(&tv).unwrap().0, Preprocessing::Torchvision);
+        assert!(declared_preprocessing(&m(&[("a", "caffe"), ("b", "std 0.229")])).is_none());
+        assert!(declared_preprocessing(&m(&[("keys", "torchvision names")])).is_none());
+        assert!(declared_preprocessing(&m(&[])).is_none());
     }
 
     #[test]

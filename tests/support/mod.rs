@@ -3,6 +3,8 @@
 //! Everything the tests read is generated here or committed under `tests/golden/`; nothing
 //! comes from outside the repository.
 
+pub mod corpus;
+
 use faststyle::synthetic::render_scene;
 use faststyle::VggArch;
 use std::path::{Path, PathBuf};

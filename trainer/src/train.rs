@@ -63,7 +63,7 @@ pub struct TrainSummary {
     pub first: MetricsLine,
     /// See `first`.
     pub last: MetricsLine,
-    /// Files skipped because they could not be read or decoded.
+    /// Files skipped because they could not be read or decoded, or were blank.
     pub skipped: usize,
 }
 
@@ -116,7 +116,9 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let n_files = listing.files.len();
     let report: Reporter = {
         let console = console.clone();
-        Arc::new(move |p: &Path, why: &str| console.say(&format!("warning: skipping {}: {why}", p.display())))
+        Arc::new(move |p: &Path, why: &str| {
+            console.say(&format!("warning: skipped {}", faststyle::error::about(p, why)))
+        })
     };
     let loader = Loader::spawn(
         listing,
@@ -195,6 +197,8 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
     let (mut window_start, mut window_images) = (Instant::now(), 0usize);
     let (mut first, mut last) = (None, None);
     let mut batch = Some(first_batch);
+    let mut last_checkpoint: Option<PathBuf> = None;
+    let trainable = vs.trainable_variables();
     for step in 1..=cfg.steps {
         let b = match batch.take() {
             Some(b) => b,
@@ -203,7 +207,21 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         let x = image_io::hwc_bytes_to_batch(&b.pixels, b.n, b.size, b.size, device);
         let y = net.forward(&x);
         let parts = objective.compute(&y, &x);
-        opt.backward_step(&parts.total);
+        opt.zero_grad();
+        parts.total.backward();
+        // Never apply a non-finite update: the weights stay those of the previous step.
+        if !all_finite(&parts.total, &trainable)? {
+            let last = last_checkpoint
+                .as_ref()
+                .map(|p: &PathBuf| format!("the last good checkpoint is {}", p.display()))
+                .unwrap_or_else(|| "no checkpoint was written yet".into());
+            bail!(
+                "the loss or its gradient became non-finite at step {step} (loss {}); training stopped and {last} \
+                 (try a lower lr or loss weights)",
+                f64::try_from(&parts.total).unwrap_or(f64::NAN)
+            );
+        }
+        opt.step();
         window_images += b.n;
 
         if step == 1 || step % cfg.log_every == 0 || step == cfg.steps {
@@ -218,13 +236,6 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
                 images_per_sec: window_images as f64 / window_start.elapsed().as_secs_f64(),
                 elapsed_sec: start.elapsed().as_secs_f64(),
             };
-            if !line.loss.is_finite() {
-                bail!(
-                    "the loss became {} at step {step}; the last good checkpoint is in {} (try a lower lr or loss weights)",
-                    line.loss,
-                    run_dir.display()
-                );
-            }
             writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
             metrics.flush()?;
             let msg = format!(
@@ -243,6 +254,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
             let path = run_dir.join(checkpoint_name(step));
             checkpoint::save(&path, &vs, &meta_at(step), StoreDtype::F32)?;
             console.say(&format!("step {step}: wrote {}", path.display()));
+            last_checkpoint = Some(path);
         }
         console.bar.inc(1);
     }
@@ -260,7 +272,7 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         final_checkpoint.display()
     );
     if skipped > 0 {
-        eprintln!("skipped {skipped} unreadable image file(s) (listed above)");
+        eprintln!("skipped {skipped} unusable image file(s) (listed above)");
     }
     Ok(TrainSummary {
         run_dir,
@@ -271,6 +283,13 @@ pub fn train(cfg: &TrainConfig) -> Result<TrainSummary> {
         last: last.context("no metrics were logged")?,
         skipped,
     })
+}
+
+/// Whether the loss and every parameter gradient are finite (one device sync).
+fn all_finite(loss: &tch::Tensor, params: &[tch::Tensor]) -> Result<bool> {
+    let mut flags = vec![loss.isfinite()];
+    flags.extend(params.iter().map(|p| p.grad()).filter(|g| g.defined()).map(|g| g.isfinite().all()));
+    Ok(bool::try_from(tch::Tensor::stack(&flags, 0).all())?)
 }
 
 fn file_name(p: &Path) -> String {

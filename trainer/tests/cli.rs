@@ -70,3 +70,52 @@ fn bad_numbers_are_rejected() {
     let (ok, err) = trainer(&["--dataset", d, "--style", p, "--vgg", p, "--batch-size", "0"]);
     assert!(!ok && err.contains("batch_size must be at least 1"), "{err}");
 }
+
+#[test]
+fn every_bad_config_value_exits_non_zero_naming_file_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("s.png");
+    std::fs::write(&f, b"x").unwrap();
+    let base = serde_json::json!({"dataset": dir.path(), "style_image": f, "vgg_weights": f});
+    let cases = [
+        ("neg_style", serde_json::json!({"style_weight": -1.0}), "style_weight must be finite and ≥ 0"),
+        ("neg_content", serde_json::json!({"content_weight": -0.5}), "content_weight must be finite and ≥ 0"),
+        ("zero_lr", serde_json::json!({"lr": 0.0}), "lr must be a positive number"),
+        (
+            "neg_layer_weight",
+            serde_json::json!({"style_layers": [{"layer": "relu1_2", "weight": -2.0}]}),
+            "has weight -2",
+        ),
+        (
+            "bad_layer",
+            serde_json::json!({"content_layers": [{"layer": "relu9_1"}]}),
+            "valid layers: conv1_1, relu1_1, conv1_2",
+        ),
+        ("batch_zero", serde_json::json!({"batch_size": 0}), "batch_size must be at least 1"),
+        ("image_zero", serde_json::json!({"image_size": 0}), "image_size must be at least 1"),
+        ("steps_zero", serde_json::json!({"steps": 0}), "steps must be at least 1"),
+        ("dataset_file", serde_json::json!({"dataset": f}), "is a file; it must be a folder"),
+        ("wrong_type", serde_json::json!({"steps": "many"}), "invalid type: string \"many\""),
+        (
+            "bad_arch",
+            serde_json::json!({"loss_network": {"arch": "vgg11", "preprocessing": "caffe"}}),
+            "unknown variant `vgg11`",
+        ),
+        ("bad_device", serde_json::json!({"device": "tpu"}), "unknown device"),
+    ];
+    for (name, patch, needle) in cases {
+        let mut cfg = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            cfg[k] = v.clone();
+        }
+        let path = dir.path().join(format!("{name}.json"));
+        std::fs::write(&path, cfg.to_string()).unwrap();
+        let (ok, err) = trainer(&["--config", path.to_str().unwrap()]);
+        assert!(!ok, "{name} was accepted");
+        assert!(err.contains(&format!("{name}.json")) && err.contains(needle), "{name}: {err}");
+    }
+    let bad_json = dir.path().join("syntax.json");
+    std::fs::write(&bad_json, "{\"steps\": 10,,}").unwrap();
+    let (ok, err) = trainer(&["--config", bad_json.to_str().unwrap()]);
+    assert!(!ok && err.contains("syntax.json") && err.contains("line 1"), "{err}");
+}
