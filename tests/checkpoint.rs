@@ -1,50 +1,12 @@
-//! Checkpoint save → load round trips and every rejection case of the loader.
+//! Checkpoint save → load round trips and every rejection case of the loader (the bad files
+//! come from `faststyle_suite::corpus::write_checkpoint_corpus`).
 
-use faststyle::checkpoint::{self, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION};
-use faststyle::tensor_file;
-use faststyle::{Checkpoint, Error, Preprocessing, StoreDtype, TransformerConfig, TransformerNet, VggArch};
+use faststyle::checkpoint::{self, CheckpointMeta};
+use faststyle::{Checkpoint, Error, StoreDtype, TransformerConfig};
+use faststyle_suite::corpus::{sample_meta as meta, sample_store as trained_store, write_checkpoint_corpus};
 use faststyle_suite::rel_err;
-use std::collections::HashMap;
-use std::path::Path;
-use tch::nn::{self, Module};
+use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
-
-fn meta(model: TransformerConfig) -> CheckpointMeta {
-    CheckpointMeta {
-        format_version: FORMAT_VERSION,
-        model,
-        train_config: serde_json::json!({"steps": 12, "style_weight": 5.0}),
-        style_image: "scene.png".into(),
-        step: 12,
-        loss_network: LossNetworkInfo {
-            arch: VggArch::Vgg19,
-            preprocessing: Preprocessing::Caffe,
-            weights: "vgg.safetensors".into(),
-        },
-        faststyle_version: faststyle::VERSION.into(),
-    }
-}
-
-fn trained_store() -> nn::VarStore {
-    tch::manual_seed(3);
-    let vs = nn::VarStore::new(Device::Cpu);
-    let _ = TransformerNet::new(vs.root(), &TransformerConfig::default());
-    // Make the affine instance-norm parameters non-trivial too.
-    tch::no_grad(|| {
-        for (name, mut t) in vs.variables() {
-            if name.starts_with("in") || name.contains(".in") {
-                t.copy_(&(Tensor::rand_like(&t) + 0.5));
-            }
-        }
-    });
-    vs
-}
-
-/// Writes the tensors of `vs` with a custom metadata map (to craft bad files).
-fn write_with(path: &Path, vs: &nn::VarStore, map: HashMap<String, String>, drop: Option<&str>) {
-    let tensors: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(n, _)| Some(n.as_str()) != drop).collect();
-    tensor_file::write(path, &tensors, &map, StoreDtype::F32).unwrap();
-}
 
 #[test]
 fn f32_round_trip_is_exact() {
@@ -81,97 +43,31 @@ fn f16_round_trip_is_close_and_half_the_size() {
     assert!(e < 1e-2, "f16 checkpoint output differs by {e}");
 }
 
-fn load_err(path: &Path) -> (Error, String) {
-    let e = Checkpoint::load(path, Device::Cpu).unwrap_err();
-    let s = e.to_string();
-    assert!(s.contains(&path.display().to_string()), "error does not name the file: {s}");
-    (e, s)
-}
-
 #[test]
-fn rejects_bad_header_and_truncation() {
+fn every_bad_checkpoint_is_refused_naming_the_file_and_the_problem() {
     let dir = tempfile::tempdir().unwrap();
-    let good = dir.path().join("good.safetensors");
-    checkpoint::save(&good, &trained_store(), &meta(TransformerConfig::default()), StoreDtype::F32).unwrap();
-    let bytes = std::fs::read(&good).unwrap();
-
-    let garbage = dir.path().join("garbage.safetensors");
-    std::fs::write(&garbage, b"this is not a safetensors file at all").unwrap();
-    assert!(matches!(load_err(&garbage).0, Error::BadHeader { .. }));
-
-    let truncated = dir.path().join("truncated.safetensors");
-    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(matches!(load_err(&truncated).0, Error::BadHeader { .. }));
-
-    let mut long_header = bytes.clone();
-    long_header[..8].copy_from_slice(&(bytes.len() as u64 * 2).to_le_bytes());
-    let p = dir.path().join("long_header.safetensors");
-    std::fs::write(&p, &long_header).unwrap();
-    assert!(matches!(load_err(&p).0, Error::BadHeader { .. }));
-
-    let empty = dir.path().join("empty.safetensors");
-    std::fs::write(&empty, b"").unwrap();
-    assert!(matches!(load_err(&empty).0, Error::BadHeader { .. }));
-}
-
-#[test]
-fn rejects_a_newer_format_version() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("future.safetensors");
-    let vs = trained_store();
-    let mut map = meta(TransformerConfig::default()).to_map().unwrap();
-    map.insert("format_version".into(), (FORMAT_VERSION + 1).to_string());
-    write_with(&p, &vs, map, None);
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::FutureFormat { found, .. } if found == FORMAT_VERSION + 1));
-    assert!(s.contains("upgrade faststyle"), "{s}");
-}
-
-#[test]
-fn rejects_a_missing_tensor_naming_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("missing.safetensors");
-    let vs = trained_store();
-    write_with(&p, &vs, meta(TransformerConfig::default()).to_map().unwrap(), Some("res3.in2.bias"));
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::MissingTensors { ref names, .. } if names == &["res3.in2.bias"]), "{s}");
-}
-
-#[test]
-fn rejects_wrong_architectures() {
-    let dir = tempfile::tempdir().unwrap();
-    let vs = trained_store();
-
-    // Tensors of a 5-block net, metadata claiming 3 blocks: unexpected res4/res5 tensors.
-    let p = dir.path().join("blocks.safetensors");
-    write_with(&p, &vs, meta(TransformerConfig { residual_blocks: 3, ..Default::default() }).to_map().unwrap(), None);
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::BadCheckpoint { .. }) && s.contains("wrong architecture") && s.contains("res4."), "{s}");
-
-    // Metadata claiming wider channels: shapes do not match.
-    let p = dir.path().join("channels.safetensors");
-    write_with(
-        &p,
-        &vs,
-        meta(TransformerConfig { channels: [16, 64, 128], ..Default::default() }).to_map().unwrap(),
-        None,
-    );
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::ShapeMismatch { .. }), "{s}");
-
-    // A model config of something else entirely.
-    let p = dir.path().join("other.safetensors");
-    let mut map = meta(TransformerConfig::default()).to_map().unwrap();
-    map.insert("model_config".into(), r#"{"kind": "adain", "layers": 4}"#.into());
-    write_with(&p, &vs, map, None);
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::BadCheckpoint { .. }) && s.contains("wrong architecture"), "{s}");
-
-    // A plain state_dict with no metadata.
-    let p = dir.path().join("plain.safetensors");
-    write_with(&p, &vs, HashMap::new(), None);
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::BadCheckpoint { .. }) && s.contains("not a faststyle checkpoint"), "{s}");
+    let cases = write_checkpoint_corpus(dir.path());
+    assert_eq!(cases.len(), 12);
+    for case in &cases {
+        let err = Checkpoint::load(&case.path, Device::Cpu).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(&case.path.display().to_string()), "{}: does not name the file: {msg}", case.what);
+        assert!(msg.contains(case.needle), "{}: {msg}", case.what);
+        let name = case.path.file_name().unwrap().to_string_lossy().into_owned();
+        let variant_ok = match name.as_str() {
+            "empty.safetensors" | "garbage.safetensors" | "truncated.safetensors" | "long_header.safetensors" => {
+                matches!(err, Error::BadHeader { .. })
+            }
+            "future.safetensors" => matches!(err, Error::FutureFormat { found: 99, .. }),
+            "missing.safetensors" => {
+                matches!(err, Error::MissingTensors { ref names, .. } if names == &["res3.in2.bias"])
+            }
+            "shape.safetensors" => matches!(err, Error::ShapeMismatch { .. }),
+            "int_dtype.safetensors" => matches!(err, Error::BadDtype { ref name, .. } if name == "in1.bias"),
+            _ => matches!(err, Error::BadCheckpoint { .. }),
+        };
+        assert!(variant_ok, "{}: unexpected error kind {err:?}", case.what);
+    }
 }
 
 #[test]
@@ -190,63 +86,4 @@ fn a_failed_save_leaves_the_previous_checkpoint() {
     )
     .is_err());
     assert_eq!(std::fs::read(&p).unwrap(), before);
-}
-
-#[test]
-fn rejects_invalid_metadata_json_a_wrong_dtype_and_non_finite_weights() {
-    let dir = tempfile::tempdir().unwrap();
-    let vs = trained_store();
-
-    let p = dir.path().join("bad_json.safetensors");
-    let mut map = meta(TransformerConfig::default()).to_map().unwrap();
-    map.insert("model_config".into(), "{\"channels\": [32, 64,".into());
-    write_with(&p, &vs, map, None);
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::BadCheckpoint { .. }) && s.contains("model_config"), "{s}");
-
-    let p = dir.path().join("bad_train_json.safetensors");
-    let mut map = meta(TransformerConfig::default()).to_map().unwrap();
-    map.insert("train_config".into(), "not json at all".into());
-    write_with(&p, &vs, map, None);
-    let (_, s) = load_err(&p);
-    assert!(s.contains("train_config is not valid JSON"), "{s}");
-
-    // An integer tensor where a weight belongs: written by hand with the safetensors crate.
-    let p = dir.path().join("int_dtype.safetensors");
-    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
-    for (name, t) in tensors.iter_mut() {
-        if name == "in1.bias" {
-            *t = t.to_kind(Kind::Int);
-        }
-    }
-    let views: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = tensors
-        .iter()
-        .map(|(n, t)| {
-            let t = t.contiguous();
-            let mut bytes = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
-            t.copy_data_u8(&mut bytes, t.numel());
-            let dtype = if t.kind() == Kind::Int { safetensors::Dtype::I32 } else { safetensors::Dtype::F32 };
-            (n.clone(), bytes, t.size().iter().map(|&d| d as usize).collect(), dtype)
-        })
-        .collect();
-    let st: Vec<(&str, safetensors::tensor::TensorView)> = views
-        .iter()
-        .map(|(n, b, s, d)| (n.as_str(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    let bytes = safetensors::serialize(st, Some(meta(TransformerConfig::default()).to_map().unwrap())).unwrap();
-    std::fs::write(&p, bytes).unwrap();
-    let (e, s) = load_err(&p);
-    assert!(matches!(e, Error::BadDtype { ref name, .. } if name == "in1.bias"), "{s}");
-
-    let p = dir.path().join("nan.safetensors");
-    let poisoned = trained_store();
-    tch::no_grad(|| {
-        let _ = poisoned.variables()["res2.conv1.conv2d.weight"].get(0).get(0).get(0).get(0).fill_(f64::NAN);
-    });
-    checkpoint::save(&p, &poisoned, &meta(TransformerConfig::default()), StoreDtype::F32).unwrap();
-    let (e, s) = load_err(&p);
-    assert!(
-        matches!(e, Error::BadCheckpoint { .. }) && s.contains("res2.conv1.conv2d.weight") && s.contains("NaN"),
-        "{s}"
-    );
 }

@@ -4,7 +4,7 @@
 
 use faststyle::image_io::read_rgb;
 use faststyle::VggArch;
-use faststyle_suite::corpus::{make_unreadable, write_image_corpus, Expect};
+use faststyle_suite::corpus::{make_unreadable, write_checkpoint_corpus, write_image_corpus, Expect};
 use faststyle_suite::{bin, write_random_vgg};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -140,4 +140,37 @@ fn an_unreadable_file_is_reported_and_skipped() {
     let err = stderr_of(&run);
     assert!(!run.status.success() && err.contains("locked.png") && err.contains("1 of 3"), "{err}");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
+}
+
+#[test]
+fn infer_refuses_every_bad_checkpoint_naming_file_and_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let img = dir.path().join("in.png");
+    faststyle::synthetic::render_scene(16, 12, 1).save(&img).unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir(&models).unwrap();
+    for case in write_checkpoint_corpus(&models) {
+        let out = dir.path().join("out.png");
+        for args in [
+            vec![
+                "--model",
+                case.path.to_str().unwrap(),
+                "--input",
+                img.to_str().unwrap(),
+                "--output",
+                out.to_str().unwrap(),
+            ],
+            vec!["inspect", case.path.to_str().unwrap()],
+        ] {
+            let run = Command::new(bin("infer")).args(&args).output().unwrap();
+            let err = stderr_of(&run);
+            assert_eq!(run.status.code(), Some(1), "{} ({}): {err}", case.what, args[0]);
+            assert!(
+                err.contains(&case.path.display().to_string()) && err.contains(case.needle),
+                "{}: {err}",
+                case.what
+            );
+            assert!(!out.exists(), "{}: an output was written", case.what);
+        }
+    }
 }

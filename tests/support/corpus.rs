@@ -5,6 +5,7 @@ use faststyle::synthetic::render_scene;
 use image::codecs::gif::GifEncoder;
 use image::codecs::jpeg::JpegEncoder;
 use image::{Delay, Frame, ImageBuffer, ImageEncoder, Luma, Rgb, Rgba, RgbaImage};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// What a corpus file should do.
@@ -161,4 +162,134 @@ pub fn make_unreadable(path: &Path) -> bool {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o000)).unwrap();
     }
     std::fs::read(path).is_err()
+}
+
+/// Metadata of a plausible checkpoint with the given model config (for crafting files).
+pub fn sample_meta(model: faststyle::TransformerConfig) -> faststyle::CheckpointMeta {
+    use faststyle::checkpoint::{LossNetworkInfo, FORMAT_VERSION};
+    faststyle::CheckpointMeta {
+        format_version: FORMAT_VERSION,
+        model,
+        train_config: serde_json::json!({"steps": 12, "style_weight": 5.0}),
+        style_image: "scene.png".into(),
+        step: 12,
+        loss_network: LossNetworkInfo {
+            arch: faststyle::VggArch::Vgg19,
+            preprocessing: faststyle::Preprocessing::Caffe,
+            weights: "vgg.safetensors".into(),
+        },
+        faststyle_version: faststyle::VERSION.into(),
+    }
+}
+
+/// A default TransformerNet's parameters, seeded, with non-trivial instance-norm affines.
+pub fn sample_store() -> tch::nn::VarStore {
+    tch::manual_seed(3);
+    let vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let _ = faststyle::TransformerNet::new(vs.root(), &faststyle::TransformerConfig::default());
+    tch::no_grad(|| {
+        for (name, mut t) in vs.variables() {
+            if name.starts_with("in") || name.contains(".in") {
+                t.copy_(&(tch::Tensor::rand_like(&t) + 0.5));
+            }
+        }
+    });
+    vs
+}
+
+/// Writes the tensors of `vs` (all but `drop`) with a custom metadata map, as F32.
+pub fn write_tensors_with(path: &Path, vs: &tch::nn::VarStore, map: HashMap<String, String>, drop: Option<&str>) {
+    let tensors: Vec<(String, tch::Tensor)> =
+        vs.variables().into_iter().filter(|(n, _)| Some(n.as_str()) != drop).collect();
+    faststyle::tensor_file::write(path, &tensors, &map, faststyle::StoreDtype::F32).unwrap();
+}
+
+/// A bad checkpoint and a phrase its error must contain (besides the file's path).
+#[derive(Debug, Clone)]
+pub struct BadCheckpoint {
+    /// Short description.
+    pub what: &'static str,
+    /// The file.
+    pub path: PathBuf,
+    /// Part of the expected error message.
+    pub needle: &'static str,
+}
+
+/// Writes every kind of bad checkpoint into `dir` (which must exist).
+pub fn write_checkpoint_corpus(dir: &Path) -> Vec<BadCheckpoint> {
+    use faststyle::TransformerConfig;
+    let vs = sample_store();
+    let good_map = || sample_meta(TransformerConfig::default()).to_map().unwrap();
+    let good = dir.join("good.safetensors");
+    write_tensors_with(&good, &vs, good_map(), None);
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::remove_file(&good).unwrap();
+    let mut cases = Vec::new();
+    let mut raw = |what, name: &str, data: &[u8], needle| {
+        let path = dir.join(name);
+        std::fs::write(&path, data).unwrap();
+        cases.push(BadCheckpoint { what, path, needle });
+    };
+    raw("zero-byte file", "empty.safetensors", b"", "not a valid safetensors file");
+    raw("not safetensors at all", "garbage.safetensors", b"GIF89a, not a checkpoint", "not a valid safetensors file");
+    raw("truncated (first half)", "truncated.safetensors", &bytes[..bytes.len() / 2], "not a valid safetensors file");
+    let mut long = bytes.clone();
+    long[..8].copy_from_slice(&(bytes.len() as u64 * 2).to_le_bytes());
+    raw("header length larger than the file", "long_header.safetensors", &long, "not a valid safetensors file");
+
+    let mut crafted = |what, name: &str, map: HashMap<String, String>, drop, needle| {
+        let path = dir.join(name);
+        write_tensors_with(&path, &vs, map, drop);
+        cases.push(BadCheckpoint { what, path, needle });
+    };
+    let mut m = good_map();
+    m.insert("model_config".into(), "{\"channels\": [32, 64,".into());
+    crafted("metadata JSON invalid", "bad_json.safetensors", m, None, "model_config is not a TransformerNet config");
+    let mut m = good_map();
+    m.insert("format_version".into(), "99".into());
+    crafted("format version from the future", "future.safetensors", m, None, "newer than this faststyle supports");
+    crafted(
+        "a missing tensor",
+        "missing.safetensors",
+        good_map(),
+        Some("res3.in2.bias"),
+        "missing tensors: res3.in2.bias",
+    );
+    let m = sample_meta(TransformerConfig { channels: [16, 64, 128], ..Default::default() }).to_map().unwrap();
+    crafted("tensors of the wrong shape", "shape.safetensors", m, None, "has shape");
+    let m = sample_meta(TransformerConfig { residual_blocks: 3, ..Default::default() }).to_map().unwrap();
+    crafted("another architecture (more blocks than declared)", "arch.safetensors", m, None, "wrong architecture");
+    crafted(
+        "no metadata (a plain state_dict)",
+        "plain.safetensors",
+        HashMap::new(),
+        None,
+        "not a faststyle checkpoint",
+    );
+
+    // An integer tensor where a weight belongs.
+    let path = dir.join("int_dtype.safetensors");
+    let mut owned: Vec<(String, Vec<u8>, Vec<usize>, safetensors::Dtype)> = Vec::new();
+    for (name, t) in vs.variables() {
+        let t = if name == "in1.bias" { t.to_kind(tch::Kind::Int) } else { t }.contiguous();
+        let mut data = vec![0u8; t.numel() * t.kind().elt_size_in_bytes()];
+        t.copy_data_u8(&mut data, t.numel());
+        let dtype = if name == "in1.bias" { safetensors::Dtype::I32 } else { safetensors::Dtype::F32 };
+        owned.push((name, data, t.size().iter().map(|&d| d as usize).collect(), dtype));
+    }
+    let views: Vec<(&str, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, d, s, t)| (n.as_str(), safetensors::tensor::TensorView::new(*t, s.clone(), d).unwrap()))
+        .collect();
+    std::fs::write(&path, safetensors::serialize(views, Some(good_map())).unwrap()).unwrap();
+    cases.push(BadCheckpoint { what: "a tensor of the wrong dtype (I32)", path, needle: "has dtype I32" });
+
+    let path = dir.join("nan.safetensors");
+    let poisoned = sample_store();
+    tch::no_grad(|| {
+        let _ = poisoned.variables()["res2.conv1.conv2d.weight"].get(0).get(0).get(0).get(0).fill_(f64::NAN);
+    });
+    write_tensors_with(&path, &poisoned, good_map(), None);
+    cases.push(BadCheckpoint { what: "non-finite weights", path, needle: "NaN or infinite" });
+    cases
 }
