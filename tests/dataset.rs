@@ -1,7 +1,7 @@
 //! The training loader skips unreadable files: each is reported once and counted.
 
 use faststyle_suite::write_scenes;
-use faststyle_trainer::dataset::{list_images, DatasetError, Loader, LoaderConfig, Reporter};
+use faststyle_trainer::dataset::{list_images, DatasetError, Listing, Loader, LoaderConfig, Reporter, Source};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -11,8 +11,12 @@ fn collecting_reporter() -> (Reporter, Arc<Mutex<Vec<PathBuf>>>) {
     (Arc::new(move |p: &Path, _why: &str| s.lock().unwrap().push(p.to_path_buf())), seen)
 }
 
-fn config(root: &Path, batch_size: usize) -> LoaderConfig {
-    LoaderConfig { root: root.to_path_buf(), batch_size, image_size: 24, seed: 5, prefetch: 2 }
+/// A loader over every file of `listing` (no validation split), from the stream's start.
+fn spawn(listing: Listing, root: &Path, batch_size: usize, report: Reporter) -> Loader {
+    let n = listing.files.len();
+    let source = Arc::new(Source::Folder { root: root.to_path_buf(), files: listing.files });
+    let cfg = LoaderConfig { batch_size, image_size: 24, seed: 5, prefetch: 2, start: Default::default() };
+    Loader::spawn(source, (0..n).collect(), listing.unreadable, cfg, report)
 }
 
 #[test]
@@ -30,7 +34,7 @@ fn bad_files_are_skipped_reported_once_and_counted() {
     assert_eq!(listing.files.len(), 7, "4 scenes + 3 bad .jpg; the .txt is not listed");
     assert!(listing.unreadable.is_empty());
     let (report, seen) = collecting_reporter();
-    let loader = Loader::spawn(listing, config(dir.path(), 3), report);
+    let loader = spawn(listing, dir.path(), 3, report);
     // 8 batches of 3 = 24 images: several epochs over the 4 good ones.
     for _ in 0..8 {
         let b = loader.next_batch().unwrap();
@@ -49,7 +53,7 @@ fn a_folder_with_no_usable_image_is_an_error() {
     std::fs::write(dir.path().join("a.jpg"), b"").unwrap();
     std::fs::write(dir.path().join("b.png"), b"not a png").unwrap();
     let (report, _) = collecting_reporter();
-    let loader = Loader::spawn(list_images(dir.path()).unwrap(), config(dir.path(), 2), report);
+    let loader = spawn(list_images(dir.path()).unwrap(), dir.path(), 2, report);
     let err = loader.next_batch().unwrap_err();
     assert!(matches!(err, DatasetError::NoneUsable { tried: 2, .. }), "{err}");
     assert!(err.to_string().contains(&dir.path().display().to_string()));
@@ -68,7 +72,7 @@ fn same_seed_same_batches() {
     let dir = tempfile::tempdir().unwrap();
     write_scenes(dir.path(), 6, 32, 32, 10);
     let run = || {
-        let loader = Loader::spawn(list_images(dir.path()).unwrap(), config(dir.path(), 2), collecting_reporter().0);
+        let loader = spawn(list_images(dir.path()).unwrap(), dir.path(), 2, collecting_reporter().0);
         (0..4).map(|_| loader.next_batch().unwrap().pixels).collect::<Vec<_>>()
     };
     assert_eq!(run(), run());
@@ -83,7 +87,7 @@ fn a_file_that_vanishes_after_listing_is_skipped() {
     let listing = list_images(dir.path()).unwrap();
     std::fs::remove_file(&files[1]).unwrap();
     let (report, seen) = collecting_reporter();
-    let loader = Loader::spawn(listing, config(dir.path(), 2), report);
+    let loader = spawn(listing, dir.path(), 2, report);
     for _ in 0..3 {
         assert_eq!(loader.next_batch().unwrap().n, 2);
     }
@@ -101,7 +105,7 @@ fn a_dangling_link_is_reported_not_fatal() {
     assert_eq!(listing.files.len(), 2);
     assert_eq!(listing.unreadable.len(), 1, "{:?}", listing.unreadable);
     let (report, seen) = collecting_reporter();
-    let loader = Loader::spawn(listing, config(dir.path(), 2), report);
+    let loader = spawn(listing, dir.path(), 2, report);
     assert_eq!(loader.next_batch().unwrap().n, 2);
     assert_eq!(loader.stats.skipped_count(), 1);
     assert!(seen.lock().unwrap()[0].ends_with("link.jpg"));

@@ -66,9 +66,14 @@ fn train_then_stylize_a_folder() {
         assert!(run_dir.join(f).is_file(), "{f} missing");
     }
     let metrics = std::fs::read_to_string(run_dir.join("metrics.jsonl")).unwrap();
-    assert_eq!(metrics.lines().count(), 4);
-    let last: serde_json::Value = serde_json::from_str(metrics.lines().last().unwrap()).unwrap();
-    assert_eq!(last["step"], 4);
+    let lines: Vec<serde_json::Value> = metrics.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let steps = |split: &str| {
+        lines.iter().filter(|l| l["split"] == split).map(|l| l["step"].as_u64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(steps("train"), [1, 2, 3, 4]);
+    // Validation at the step-2 checkpoint and at the end.
+    assert_eq!(steps("val"), [2, 4]);
+    assert!(run_dir.join("loss.png").is_file() && run_dir.join("previews/step_000004.png").is_file());
     // No temporary files are left in the run folder.
     assert!(std::fs::read_dir(&run_dir).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
 

@@ -14,6 +14,11 @@
 //! | `step`              | training step at which the weights were saved                 |
 //! | `loss_network`      | JSON [`LossNetworkInfo`]: VGG variant, preprocessing, weights |
 //! | `faststyle_version` | version of the faststyle that wrote the file                  |
+//! | `train_state`       | optional: the trainer's resume state (JSON; see the trainer)  |
+//!
+//! Tensors whose names start with [`TRAIN_STATE_PREFIX`] are the trainer's optimizer state
+//! (Adam moments), present in training checkpoints so a run can resume exactly. Inference
+//! ignores them and the `train_state` key; `infer convert` drops them.
 //!
 //! A checkpoint loads on the CPU or on CUDA whatever device it was trained on (tensors are
 //! always stored from CPU copies), and in F32 whatever dtype it was stored in.
@@ -40,6 +45,10 @@ const KEY_STYLE: &str = "style_image";
 const KEY_STEP: &str = "step";
 const KEY_LOSS_NET: &str = "loss_network";
 const KEY_SOFTWARE: &str = "faststyle_version";
+/// Metadata key of the trainer's resume state (JSON); inference ignores it.
+pub const KEY_TRAIN_STATE: &str = "train_state";
+/// Prefix of the tensors holding the trainer's resume state; inference ignores them.
+pub const TRAIN_STATE_PREFIX: &str = "train_state.";
 
 /// Storage dtype of checkpoint tensors. F16 halves the file (3.4 MB for the default net) at
 /// an inference error far below one 8-bit level; training checkpoints use F32.
@@ -172,6 +181,26 @@ pub fn save(path: &Path, vs: &nn::VarStore, meta: &CheckpointMeta, dtype: StoreD
     tensor_file::write(path, &tensors, &meta.to_map()?, dtype)
 }
 
+/// Saves like [`save`] and adds the trainer's resume state: `state_tensors` (stored under
+/// [`TRAIN_STATE_PREFIX`], always F32 so resuming is exact) and `state_json` (under
+/// [`KEY_TRAIN_STATE`]). The network tensors are stored as F32 too.
+///
+/// # Errors
+/// As [`save`].
+pub fn save_with_state(
+    path: &Path,
+    vs: &nn::VarStore,
+    meta: &CheckpointMeta,
+    state_tensors: &[(String, Tensor)],
+    state_json: &str,
+) -> Result<()> {
+    let mut tensors: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    tensors.extend(state_tensors.iter().map(|(n, t)| (format!("{TRAIN_STATE_PREFIX}{n}"), t.shallow_clone())));
+    let mut map = meta.to_map()?;
+    map.insert(KEY_TRAIN_STATE.into(), state_json.to_string());
+    tensor_file::write(path, &tensors, &map, StoreDtype::F32)
+}
+
 /// A loaded checkpoint: its metadata and a ready [`TransformerNet`] (F32, on the requested
 /// device, parameters frozen).
 #[derive(Debug)]
@@ -208,7 +237,11 @@ impl Checkpoint {
         let mut vs = nn::VarStore::new(device);
         let net = TransformerNet::new(vs.root(), &meta.model);
         let expected = vs.variables();
-        let unexpected: Vec<String> = file.names().into_iter().filter(|n| !expected.contains_key(n)).collect();
+        let unexpected: Vec<String> = file
+            .names()
+            .into_iter()
+            .filter(|n| !expected.contains_key(n) && !n.starts_with(TRAIN_STATE_PREFIX))
+            .collect();
         if !unexpected.is_empty() {
             return Err(Error::BadCheckpoint {
                 path,

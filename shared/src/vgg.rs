@@ -212,6 +212,8 @@ pub struct LossNetwork {
     /// `(name, features index)` per tap, in the caller's order.
     taps: Vec<(String, usize)>,
     cfg: LossNetworkConfig,
+    /// Dtype the trunk runs in (f32 unless [`LossNetwork::set_kind`] changed it).
+    kind: Kind,
 }
 
 impl LossNetwork {
@@ -247,7 +249,7 @@ impl LossNetwork {
                 (l, conv)
             })
             .collect();
-        Ok(LossNetwork { vs, layers, taps, cfg: *cfg })
+        Ok(LossNetwork { vs, layers, taps, cfg: *cfg, kind: Kind::Float })
     }
 
     /// Builds the trunk for `taps` and loads its weights from a torchvision-keyed safetensors
@@ -280,6 +282,20 @@ impl LossNetwork {
         Ok(net)
     }
 
+    /// Runs the trunk in `kind` (`BFloat16` or `Half` for mixed precision on CUDA): the
+    /// weights are converted once and each input is cast after preprocessing (which stays
+    /// f32). Activations come back in `kind`; [`crate::loss`] computes Grams and losses in
+    /// f32 from them.
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.vs.set_kind(kind);
+        self.kind = kind;
+    }
+
+    /// The dtype the trunk runs in.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
     /// The configuration this network was built with.
     pub fn config(&self) -> &LossNetworkConfig {
         &self.cfg
@@ -308,7 +324,7 @@ impl LossNetwork {
         let want: Vec<usize> = which.iter().map(|&i| self.taps[i].1).collect();
         let deepest = want.iter().copied().max().unwrap_or(0);
         let mut out: Vec<Option<Tensor>> = (0..want.len()).map(|_| None).collect();
-        let mut x = self.cfg.preprocessing.apply(images);
+        let mut x = self.cfg.preprocessing.apply(&images.to_kind(Kind::Float)).to_kind(self.kind);
         for (layer, conv) in self.layers.iter().take(deepest + 1) {
             x = match (layer.op, conv) {
                 (VggOp::Conv { .. }, Some(conv)) => conv.forward(&x),

@@ -1,7 +1,8 @@
-//! Command-line arguments of `trainer`: a config file and a flag for every config field.
+//! Command-line arguments of `trainer`: a config file and a flag for every config field,
+//! `--resume`, and the `prepare` and `plot` subcommands.
 
-use crate::config::{parse_layer_list, ConfigError, TrainConfig};
-use clap::Parser;
+use crate::config::{parse_layer_list, ConfigError, Precision, TrainConfig};
+use clap::{Parser, Subcommand};
 use faststyle::{DeviceChoice, LayerWeight, Preprocessing, VggArch};
 use std::path::PathBuf;
 
@@ -9,10 +10,55 @@ use std::path::PathBuf;
 ///
 /// Settings come from --config (a JSON file; see configs/), then from the flags, which
 /// override the file field by field. Unset fields take the documented defaults (those of the
-/// PyTorch reference example).
-#[derive(Debug, Clone, Default, Parser)]
-#[command(name = "trainer", version)]
+/// PyTorch reference example). `trainer --resume RUN_DIR` continues a run exactly where it
+/// stopped (Ctrl-C saves a checkpoint first).
+#[derive(Debug, Parser)]
+#[command(name = "trainer", version, args_conflicts_with_subcommands = true)]
+pub struct Cli {
+    /// What to do; without a subcommand, train.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Training options.
+    #[command(flatten)]
+    pub train: TrainArgs,
+}
+
+/// Subcommands.
+#[derive(Debug, Clone, Subcommand)]
+pub enum Command {
+    /// Decode, resize and crop a folder of photos once into a packed cache file that training
+    /// memory-maps (give it as --dataset)
+    Prepare {
+        /// Folder of training photos, searched recursively
+        #[arg(long, value_name = "DIR")]
+        dataset: PathBuf,
+        /// Side of the square crops, pixels (must match the training image_size)
+        #[arg(long, default_value_t = 256)]
+        image_size: u32,
+        /// Cache file to write
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Draw a run's loss curves (content, style, TV, validation) as a PNG
+    Plot {
+        /// The run folder (holding metrics.jsonl)
+        run_dir: PathBuf,
+        /// Output PNG; default RUN_DIR/loss.png
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// Options of the training run.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TrainArgs {
+    /// Continue the run in this folder from its newest checkpoint, with its saved config
+    /// (flags may change steps, logging, checkpointing and device; other changes need --force)
+    #[arg(long, value_name = "RUN_DIR")]
+    pub resume: Option<PathBuf>,
+    /// Resume even though the config or the dataset differ from the run's
+    #[arg(long, requires = "resume")]
+    pub force: bool,
     /// JSON training config (e.g. configs/starry_night.json)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -82,6 +128,27 @@ pub struct TrainArgs {
     /// Residual blocks of the TransformerNet [config: model.residual_blocks]
     #[arg(long, value_name = "N")]
     pub residual_blocks: Option<usize>,
+    /// Multiply the learning rate by --lr-decay-factor every N steps, 0 for never [config: lr_decay_every]
+    #[arg(long, value_name = "N")]
+    pub lr_decay_every: Option<u64>,
+    /// Learning-rate decay factor, in (0, 1] [config: lr_decay_factor]
+    #[arg(long, value_name = "F")]
+    pub lr_decay_factor: Option<f64>,
+    /// Periodic checkpoints to keep [config: keep_checkpoints]
+    #[arg(long, value_name = "K")]
+    pub keep_checkpoints: Option<usize>,
+    /// Fraction of the data held out for validation [config: val_fraction]
+    #[arg(long, value_name = "F")]
+    pub val_fraction: Option<f64>,
+    /// Validation images previewed at each checkpoint [config: preview_images]
+    #[arg(long, value_name = "N")]
+    pub preview_images: Option<usize>,
+    /// Loss-network precision: auto, fp32, bf16 or fp16 [config: loss_network_precision]
+    #[arg(long, value_name = "P")]
+    pub precision: Option<Precision>,
+    /// Testing aid: make the loss NaN at this step [config: inject_nan_at_step]
+    #[arg(long, value_name = "STEP", hide = true)]
+    pub inject_nan_at_step: Option<u64>,
 }
 
 /// A parsed `layer[:weight],…` list.
@@ -99,10 +166,24 @@ impl TrainArgs {
     /// [`ConfigError`] naming the config file, as [`TrainConfig::from_file`] and
     /// [`TrainConfig::validate`].
     pub fn resolve(&self) -> Result<TrainConfig, ConfigError> {
-        let mut c = match &self.config {
+        let base = match &self.config {
             Some(path) => TrainConfig::from_file(path)?,
             None => TrainConfig::default(),
         };
+        self.resolve_over(base, self.config.as_deref())
+    }
+
+    /// `base` with every given flag applied, validated; `source` names the file `base` came
+    /// from in errors.
+    ///
+    /// # Errors
+    /// [`ConfigError`] as [`TrainConfig::validate`].
+    pub fn resolve_over(
+        &self,
+        base: TrainConfig,
+        source: Option<&std::path::Path>,
+    ) -> Result<TrainConfig, ConfigError> {
+        let mut c = base;
         fn set<T: Clone>(field: &mut T, flag: &Option<T>) {
             if let Some(v) = flag {
                 *field = v.clone();
@@ -139,7 +220,14 @@ impl TrainArgs {
         set(&mut c.log_every, &self.log_every);
         set(&mut c.prefetch_batches, &self.prefetch_batches);
         set(&mut c.model.residual_blocks, &self.residual_blocks);
-        c.validate(self.config.as_deref())?;
+        set(&mut c.lr_decay_every, &self.lr_decay_every);
+        set(&mut c.lr_decay_factor, &self.lr_decay_factor);
+        set(&mut c.keep_checkpoints, &self.keep_checkpoints);
+        set(&mut c.val_fraction, &self.val_fraction);
+        set(&mut c.preview_images, &self.preview_images);
+        set(&mut c.loss_network_precision, &self.precision);
+        set_some(&mut c.inject_nan_at_step, &self.inject_nan_at_step);
+        c.validate(source)?;
         Ok(c)
     }
 }
@@ -159,7 +247,7 @@ mod tests {
             "steps": 100, "style_weight": 5.0, "batch_size": 2
         });
         std::fs::write(&cfg, json.to_string()).unwrap();
-        let args = TrainArgs::try_parse_from([
+        let args = Cli::try_parse_from([
             "trainer",
             "--config",
             cfg.to_str().unwrap(),
@@ -170,7 +258,8 @@ mod tests {
             "--device",
             "cpu",
         ])
-        .unwrap();
+        .unwrap()
+        .train;
         let c = args.resolve().unwrap();
         assert_eq!(c.steps, 7); // flag wins
         assert_eq!(c.style_weight, 5.0); // file kept
@@ -182,8 +271,10 @@ mod tests {
 
     #[test]
     fn bad_flag_values_are_rejected_by_clap() {
-        assert!(TrainArgs::try_parse_from(["trainer", "--device", "tpu"]).is_err());
-        assert!(TrainArgs::try_parse_from(["trainer", "--vgg-arch", "resnet"]).is_err());
-        assert!(TrainArgs::try_parse_from(["trainer", "--style-layers", "relu1_2:abc"]).is_err());
+        assert!(Cli::try_parse_from(["trainer", "--device", "tpu"]).is_err());
+        assert!(Cli::try_parse_from(["trainer", "--vgg-arch", "resnet"]).is_err());
+        assert!(Cli::try_parse_from(["trainer", "--style-layers", "relu1_2:abc"]).is_err());
+        assert!(Cli::try_parse_from(["trainer", "--force"]).is_err(), "--force needs --resume");
+        assert!(Cli::try_parse_from(["trainer", "--precision", "fp8"]).is_err());
     }
 }

@@ -69,6 +69,76 @@ pub struct TrainConfig {
     pub prefetch_batches: usize,
     /// The TransformerNet architecture. Default: PE's (32-64-128, 5 residual blocks).
     pub model: TransformerConfig,
+    /// Multiply the learning rate by `lr_decay_factor` every this many steps; 0 keeps it
+    /// constant. Default 0 (JJ and PE use a constant rate).
+    pub lr_decay_every: u64,
+    /// Factor applied every `lr_decay_every` steps, in (0, 1]. Default 0.5.
+    pub lr_decay_factor: f64,
+    /// Periodic checkpoints kept in the run folder (older ones are deleted; `final` is
+    /// always kept). Default 3.
+    pub keep_checkpoints: usize,
+    /// Fraction of the dataset held out for validation (at least `val_min_images`, at most a
+    /// quarter of it), chosen by seed. Default 0.01.
+    pub val_fraction: f64,
+    /// Least number of validation images. Default 8.
+    pub val_min_images: usize,
+    /// Validation images stylized into `previews/` at every checkpoint. Default 4.
+    pub preview_images: usize,
+    /// Precision of the frozen loss network: `auto` (bf16 on CUDA, fp32 on the CPU), `fp32`,
+    /// `bf16`, or `fp16` (with dynamic loss scaling). The TransformerNet weights, Gram
+    /// matrices and losses are always fp32. Default `auto`.
+    pub loss_network_precision: Precision,
+    /// Testing aid: make the loss NaN at this step, to exercise the non-finite guard.
+    /// Default `null` (never).
+    pub inject_nan_at_step: Option<u64>,
+}
+
+/// Numeric precision of the loss network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// bf16 on CUDA, fp32 on the CPU (where bf16 convolutions are slow without AVX-512).
+    #[default]
+    Auto,
+    /// IEEE single precision.
+    Fp32,
+    /// bfloat16: fp32's range, 8 mantissa bits; needs no loss scaling.
+    Bf16,
+    /// IEEE half precision, with dynamic loss scaling against gradient underflow.
+    Fp16,
+}
+
+impl std::str::FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Precision::Auto),
+            "fp32" | "f32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            "fp16" | "f16" => Ok(Precision::Fp16),
+            _ => Err(format!("unknown precision {s:?}: use auto, fp32, bf16 or fp16")),
+        }
+    }
+}
+
+impl Precision {
+    /// The concrete choice on `device` (`auto` resolved).
+    pub fn resolve(self, device: tch::Device) -> Precision {
+        match (self, device) {
+            (Precision::Auto, tch::Device::Cuda(_)) => Precision::Bf16,
+            (Precision::Auto, _) => Precision::Fp32,
+            (p, _) => p,
+        }
+    }
+
+    /// The libtorch dtype.
+    pub fn kind(self) -> tch::Kind {
+        match self {
+            Precision::Bf16 => tch::Kind::BFloat16,
+            Precision::Fp16 => tch::Kind::Half,
+            _ => tch::Kind::Float,
+        }
+    }
 }
 
 impl Default for TrainConfig {
@@ -95,6 +165,14 @@ impl Default for TrainConfig {
             device: DeviceChoice::Auto,
             prefetch_batches: 2,
             model: TransformerConfig::default(),
+            lr_decay_every: 0,
+            lr_decay_factor: 0.5,
+            keep_checkpoints: 3,
+            val_fraction: 0.01,
+            val_min_images: 8,
+            preview_images: 4,
+            loss_network_precision: Precision::Auto,
+            inject_nan_at_step: None,
         }
     }
 }
@@ -134,6 +212,45 @@ impl TrainConfig {
         })
     }
 
+    /// The learning rate in effect at `step` (1-based): `lr · factor^⌊(step−1)/every⌋`.
+    pub fn lr_at(&self, step: u64) -> f64 {
+        if self.lr_decay_every == 0 {
+            return self.lr;
+        }
+        self.lr * self.lr_decay_factor.powi(((step.saturating_sub(1)) / self.lr_decay_every) as i32)
+    }
+
+    /// Fields that may change when a run is resumed without changing what is learnt: how long
+    /// and where it runs, how often it logs and saves, and what it previews.
+    pub const RESUMABLE_CHANGES: &'static [&'static str] = &[
+        "steps",
+        "checkpoint_every",
+        "log_every",
+        "device",
+        "prefetch_batches",
+        "keep_checkpoints",
+        "preview_images",
+        "out_dir",
+        "loss_network_precision",
+        "inject_nan_at_step",
+    ];
+
+    /// The top-level fields whose values differ from `other`'s, except
+    /// [`TrainConfig::RESUMABLE_CHANGES`]: what resuming with this config would change.
+    pub fn changes_from(&self, other: &TrainConfig) -> Vec<String> {
+        let (a, b) = (serde_json::to_value(self).unwrap_or_default(), serde_json::to_value(other).unwrap_or_default());
+        let (Some(a), Some(b)) = (a.as_object(), b.as_object()) else { return vec!["config".into()] };
+        let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| !Self::RESUMABLE_CHANGES.contains(&k.as_str()) && a.get(*k) != b.get(*k))
+            .map(|k| {
+                format!("{k}: {} → {}", b.get(k).cloned().unwrap_or_default(), a.get(k).cloned().unwrap_or_default())
+            })
+            .collect()
+    }
+
     /// The three global loss weights.
     pub fn loss_weights(&self) -> LossWeights {
         LossWeights { content: self.content_weight, style: self.style_weight, tv: self.tv_weight }
@@ -157,8 +274,12 @@ impl TrainConfig {
         let vgg = required(&self.vgg_weights, "vgg_weights", "--vgg")?;
         match std::fs::metadata(&dataset) {
             Ok(m) if m.is_dir() => {}
+            Ok(_) if crate::cache::is_cache(&dataset) => {}
             Ok(_) => {
-                return Err(err(format!("dataset {} is a file; it must be a folder of images", dataset.display())))
+                return Err(err(format!(
+                    "dataset {} is a file; it must be a folder of images or a cache made by `trainer prepare`",
+                    dataset.display()
+                )))
             }
             Err(e) => return Err(err(format!("dataset {}: {e}", dataset.display()))),
         }
@@ -183,6 +304,12 @@ impl TrainConfig {
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(err(format!("lr must be a positive number, got {}", self.lr)));
+        }
+        if !(self.lr_decay_factor > 0.0 && self.lr_decay_factor <= 1.0) {
+            return Err(err(format!("lr_decay_factor must be in (0, 1], got {}", self.lr_decay_factor)));
+        }
+        if !(0.0..=0.5).contains(&self.val_fraction) {
+            return Err(err(format!("val_fraction must be in [0, 0.5], got {}", self.val_fraction)));
         }
         for (what, w) in [
             ("content_weight", self.content_weight),
@@ -260,6 +387,27 @@ mod tests {
         // Round trip: the resolved config serialises and parses to itself.
         let back: TrainConfig = serde_json::from_str(&serde_json::to_string(&c).unwrap()).unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn lr_schedule() {
+        let c = TrainConfig { lr: 1e-3, lr_decay_every: 100, lr_decay_factor: 0.5, ..Default::default() };
+        assert_eq!(c.lr_at(1), 1e-3);
+        assert_eq!(c.lr_at(100), 1e-3);
+        assert_eq!(c.lr_at(101), 5e-4);
+        assert_eq!(c.lr_at(250), 2.5e-4);
+        assert_eq!(TrainConfig::default().lr_at(10_000), 1e-3);
+    }
+
+    #[test]
+    fn resume_changes() {
+        let a = TrainConfig::default();
+        let b = TrainConfig { steps: 99, log_every: 3, ..a.clone() };
+        assert!(b.changes_from(&a).is_empty(), "steps and log_every may change");
+        let c = TrainConfig { style_weight: 1.0, batch_size: 2, ..a.clone() };
+        let diff = c.changes_from(&a);
+        assert_eq!(diff.len(), 2, "{diff:?}");
+        assert!(diff[0].starts_with("batch_size: 4 → 2"), "{diff:?}");
     }
 
     #[test]

@@ -1,17 +1,24 @@
-//! The training data: a folder of photos, walked recursively, decoded in parallel ahead of
-//! the training step.
+//! The training data: a folder of photos (walked recursively) or a prepared cache
+//! ([`crate::cache`]), split into training and validation images by seed, and decoded in
+//! parallel ahead of the training step by a background [`Loader`].
 //!
-//! Images are listed by extension ([`faststyle::image_io::IMAGE_EXTENSIONS`]), ordered by a
-//! seeded shuffle per epoch, resized so the shorter side is `image_size` (small images are
-//! upscaled) and centre-cropped (PE's `Resize` + `CenterCrop`). A file that cannot be read
-//! or decoded is reported once, with its path and the reason, and left out of later epochs;
+//! Folder images are listed by extension ([`faststyle::image_io::IMAGE_EXTENSIONS`]),
+//! resized so the shorter side is `image_size` (small images are upscaled) and centre-cropped
+//! (PE's `Resize` + `CenterCrop`). The training stream is a sequence of epochs, each a
+//! seeded shuffle of the training indices; a [`StreamPos`] (epoch, position) identifies the
+//! next image, so a resumed run continues with exactly the batches it would have seen. An
+//! item that cannot be read or decoded, or whose crop is blank, is reported once, with its
+//! path and the reason, and skipped (in later epochs without decoding it again);
 //! [`LoaderStats`] counts them for the final summary.
 
+use crate::cache::Cache;
 use faststyle::image_io;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
@@ -36,12 +43,12 @@ pub enum DatasetError {
         /// The folder.
         path: PathBuf,
     },
-    /// Every candidate file failed to decode.
-    #[error("{}: no usable image: all {tried} image files failed to decode (see the messages above)", path.display())]
+    /// Every candidate failed to decode.
+    #[error("{}: no usable image: all {tried} image files failed (see the messages above)", path.display())]
     NoneUsable {
-        /// The folder.
+        /// The folder or cache.
         path: PathBuf,
-        /// How many files were tried.
+        /// How many items were tried.
         tried: usize,
     },
     /// The loader thread ended without an error (it panicked): a bug.
@@ -88,6 +95,153 @@ pub fn list_images(dir: &Path) -> Result<Listing, DatasetError> {
     Ok(Listing { files, unreadable })
 }
 
+/// Training crops whose spatial standard deviation (per channel, the largest of the three,
+/// 0–255 units) is below this are skipped as blank: a uniform image has zero variance at every
+/// instance norm, whose backward pass then multiplies the gradient by 1/√eps ≈ 316 per layer
+/// and overflows f32 (NaN weights within a few steps); it carries no content to learn from.
+pub const MIN_CROP_STD: f64 = 1.0;
+
+/// Decodes one training crop: shorter side resized to `size`, centre-cropped.
+///
+/// # Errors
+/// [`faststyle::Error::Decode`] (naming the file) for undecodable files and for crops that
+/// are blank (see [`check_not_blank`]); [`faststyle::Error::Io`] for unreadable ones.
+pub fn load_crop(path: &Path, size: u32) -> faststyle::Result<image::RgbImage> {
+    let crop = image_io::resize_center_crop(&image_io::read_rgb(path)?, size);
+    check_not_blank(&crop, path)?;
+    Ok(crop)
+}
+
+/// Refuses a blank crop (largest channel std below [`MIN_CROP_STD`]).
+///
+/// # Errors
+/// [`faststyle::Error::Decode`] naming `path`.
+pub fn check_not_blank(crop: &image::RgbImage, path: &Path) -> faststyle::Result<()> {
+    let std = max_channel_std(crop);
+    if std < MIN_CROP_STD {
+        return Err(faststyle::Error::Decode {
+            path: path.to_path_buf(),
+            reason: format!(
+                "the {}x{} training crop is blank (largest channel std {std:.2} < {MIN_CROP_STD}); nothing to learn from",
+                crop.width(),
+                crop.height()
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The largest of the three per-channel spatial standard deviations of `img`, 0–255 units.
+pub fn max_channel_std(img: &image::RgbImage) -> f64 {
+    let n = (img.width() * img.height()).max(1) as f64;
+    let (mut sum, mut sq) = ([0f64; 3], [0f64; 3]);
+    for p in img.pixels() {
+        for c in 0..3 {
+            let v = p.0[c] as f64;
+            sum[c] += v;
+            sq[c] += v * v;
+        }
+    }
+    (0..3).map(|c| (sq[c] / n - (sum[c] / n).powi(2)).max(0.0).sqrt()).fold(0.0, f64::max)
+}
+
+/// Where the training images come from.
+#[derive(Debug)]
+pub enum Source {
+    /// Image files, decoded and cropped on the fly.
+    Folder {
+        /// The dataset folder.
+        root: PathBuf,
+        /// Its image files, sorted.
+        files: Vec<PathBuf>,
+    },
+    /// A prepared cache of crops (see [`crate::cache`]).
+    Cache(Cache),
+}
+
+impl Source {
+    /// Number of items (files or cached crops).
+    pub fn len(&self) -> usize {
+        match self {
+            Source::Folder { files, .. } => files.len(),
+            Source::Cache(c) => c.len(),
+        }
+    }
+
+    /// Whether there are no items.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The folder or cache file (for messages).
+    pub fn root(&self) -> &Path {
+        match self {
+            Source::Folder { root, .. } => root,
+            Source::Cache(c) => c.path(),
+        }
+    }
+
+    /// The path of item `i` (the source file of a cached crop), for messages.
+    pub fn item_path(&self, i: usize) -> PathBuf {
+        match self {
+            Source::Folder { files, .. } => files[i].clone(),
+            Source::Cache(c) => PathBuf::from(c.name(i)),
+        }
+    }
+
+    /// Item `i` as a `size×size` crop.
+    ///
+    /// # Errors
+    /// Decoding errors, blank crops, or a cache of another crop size; each names the item.
+    pub fn load(&self, i: usize, size: u32) -> faststyle::Result<image::RgbImage> {
+        match self {
+            Source::Folder { files, .. } => load_crop(&files[i], size),
+            Source::Cache(c) => c.crop(i, size),
+        }
+    }
+}
+
+/// Indices of the training and validation items.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Split {
+    /// Training items, in source order.
+    pub train: Vec<usize>,
+    /// Held-out validation items, in source order.
+    pub val: Vec<usize>,
+}
+
+/// Splits `n` items by seed: `max(⌈fraction·n⌉, min_val)` items are held out for
+/// validation, but never more than a quarter of the data (so a tiny folder still trains).
+pub fn split(n: usize, seed: u64, fraction: f64, min_val: usize) -> Split {
+    let want = ((fraction * n as f64).ceil() as usize).max(min_val).min(n / 4);
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_5A11_DA7A));
+    let mut val = order[..want].to_vec();
+    let mut train = order[want..].to_vec();
+    val.sort_unstable();
+    train.sort_unstable();
+    Split { train, val }
+}
+
+/// The position of the next image in the training stream: item `pos` of epoch `epoch`'s
+/// order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamPos {
+    /// Epoch number, from 0.
+    pub epoch: u64,
+    /// Index into that epoch's order.
+    pub pos: usize,
+}
+
+/// The order of epoch `epoch`: `items` shuffled by a ChaCha8 generator seeded with `seed` and
+/// the epoch number (reproducible across platforms and releases).
+pub fn epoch_order<T: Clone>(items: &[T], seed: u64, epoch: u64) -> Vec<T> {
+    let mut order = items.to_vec();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    order.shuffle(&mut rng);
+    order
+}
+
 /// A training batch: `n` images of `size×size` RGB, packed HWC, image after image
 /// (`n·size·size·3` bytes). [`faststyle::image_io::hwc_bytes_to_batch`] makes it a tensor.
 #[derive(Debug, Clone)]
@@ -98,40 +252,31 @@ pub struct Batch {
     pub n: usize,
     /// Side of each image.
     pub size: u32,
+    /// Where the stream continues after this batch (saved in checkpoints for resuming).
+    pub next: StreamPos,
 }
 
 /// What the loader skipped, for the final summary.
 #[derive(Debug, Default)]
 pub struct LoaderStats {
-    /// Each skipped file once, with the reason.
+    /// Each skipped item once, with the reason.
     pub skipped: Mutex<Vec<(PathBuf, String)>>,
 }
 
 impl LoaderStats {
-    /// Number of distinct files skipped so far.
+    /// Number of distinct items skipped so far.
     pub fn skipped_count(&self) -> usize {
         self.skipped.lock().map(|s| s.len()).unwrap_or(0)
     }
 }
 
-/// Called once per skipped file with its path and the reason (e.g. to print above a
+/// Called once per skipped item with its path and the reason (e.g. to print above a
 /// progress bar).
 pub type Reporter = Arc<dyn Fn(&Path, &str) + Send + Sync>;
-
-/// A background thread that decodes batches ahead of the training step.
-pub struct Loader {
-    rx: Option<Receiver<Result<Batch, DatasetError>>>,
-    stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
-    /// Skipped files.
-    pub stats: Arc<LoaderStats>,
-}
 
 /// What the loader needs to know.
 #[derive(Debug, Clone)]
 pub struct LoaderConfig {
-    /// The dataset folder (for messages).
-    pub root: PathBuf,
     /// Images per batch.
     pub batch_size: usize,
     /// Side of the square crops, pixels.
@@ -140,22 +285,29 @@ pub struct LoaderConfig {
     pub seed: u64,
     /// Batches kept ready ahead of the consumer.
     pub prefetch: usize,
+    /// Where the stream starts (0 for a new run, the checkpoint's position when resuming).
+    pub start: StreamPos,
 }
 
-/// The order of epoch `epoch`: the files shuffled by a ChaCha8 generator seeded with
-/// `seed` and the epoch number (reproducible across platforms and releases).
-pub fn epoch_order(files: &[PathBuf], seed: u64, epoch: u64) -> Vec<PathBuf> {
-    let mut order = files.to_vec();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    order.shuffle(&mut rng);
-    order
+/// A background thread that decodes batches ahead of the training step.
+pub struct Loader {
+    rx: Option<Receiver<Result<Batch, DatasetError>>>,
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+    /// Skipped items.
+    pub stats: Arc<LoaderStats>,
 }
 
 impl Loader {
-    /// Starts the loader thread over a [`Listing`]; its unreadable entries are reported once
-    /// through `report` and counted as skipped.
-    pub fn spawn(listing: Listing, cfg: LoaderConfig, report: Reporter) -> Self {
-        let Listing { files, unreadable: known_bad } = listing;
+    /// Starts the loader thread over the `train` items of `source`. `known_bad` (entries
+    /// that could not even be listed) are reported once through `report` and counted.
+    pub fn spawn(
+        source: Arc<Source>,
+        train: Vec<usize>,
+        known_bad: Vec<(PathBuf, String)>,
+        cfg: LoaderConfig,
+        report: Reporter,
+    ) -> Self {
         let (tx, rx) = sync_channel(cfg.prefetch.max(1));
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(LoaderStats::default());
@@ -166,7 +318,7 @@ impl Loader {
         let (stop2, stats2) = (stop.clone(), stats.clone());
         let handle = std::thread::Builder::new()
             .name("loader".into())
-            .spawn(move || produce(files, cfg, report, stats2, stop2, |b| tx.send(b).is_ok()))
+            .spawn(move || produce(&source, &train, &cfg, &report, &stats2, &stop2, |b| tx.send(b).is_ok()))
             .expect("spawning the loader thread");
         Loader { rx: Some(rx), stop, handle: Some(handle), stats }
     }
@@ -174,7 +326,7 @@ impl Loader {
     /// The next batch, waiting for the loader if it is behind.
     ///
     /// # Errors
-    /// [`DatasetError::NoneUsable`] when every file failed to decode;
+    /// [`DatasetError::NoneUsable`] when every item failed to decode;
     /// [`DatasetError::LoaderStopped`] if the loader thread ended unexpectedly.
     pub fn next_batch(&self) -> Result<Batch, DatasetError> {
         match self.rx.as_ref().map(Receiver::recv) {
@@ -195,100 +347,67 @@ impl Drop for Loader {
     }
 }
 
-/// Training crops whose spatial standard deviation (per channel, the largest of the three,
-/// 0–255 units) is below this are skipped as blank: a uniform image has zero variance at every instance norm, whose
-/// backward pass then multiplies the gradient by 1/√eps ≈ 316 per layer and overflows f32
-/// (NaN weights within a few steps); it carries no content to learn from either.
-pub const MIN_CROP_STD: f64 = 1.0;
-
-/// Decodes one training crop: shorter side resized to `size`, centre-cropped.
-///
-/// # Errors
-/// [`faststyle::Error::Decode`] (naming the file) for undecodable files and for crops that
-/// are blank (pixel std below [`MIN_CROP_STD`]); [`faststyle::Error::Io`] for unreadable ones.
-pub fn load_crop(path: &Path, size: u32) -> faststyle::Result<image::RgbImage> {
-    let crop = image_io::resize_center_crop(&image_io::read_rgb(path)?, size);
-    let std = max_channel_std(&crop);
-    if std < MIN_CROP_STD {
-        return Err(faststyle::Error::Decode {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the {size}x{size} training crop is blank (largest channel std {std:.2} < {MIN_CROP_STD}); \
-                 nothing to learn from"
-            ),
-        });
-    }
-    Ok(crop)
-}
-
-/// The largest of the three per-channel spatial standard deviations of `img`, 0–255 units.
-pub fn max_channel_std(img: &image::RgbImage) -> f64 {
-    let n = (img.width() * img.height()).max(1) as f64;
-    let (mut sum, mut sq) = ([0f64; 3], [0f64; 3]);
-    for p in img.pixels() {
-        for c in 0..3 {
-            let v = p.0[c] as f64;
-            sum[c] += v;
-            sq[c] += v * v;
-        }
-    }
-    (0..3).map(|c| (sq[c] / n - (sum[c] / n).powi(2)).max(0.0).sqrt()).fold(0.0, f64::max)
-}
-
-/// The loader loop: fills batches in epoch order, skipping bad files, until `send` fails
+/// The loader loop: fills batches from the stream, skipping bad items, until `send` fails
 /// (the consumer is gone) or `stop` is set.
 fn produce(
-    files: Vec<PathBuf>,
-    cfg: LoaderConfig,
-    report: Reporter,
-    stats: Arc<LoaderStats>,
-    stop: Arc<AtomicBool>,
+    source: &Source,
+    train: &[usize],
+    cfg: &LoaderConfig,
+    report: &Reporter,
+    stats: &LoaderStats,
+    stop: &AtomicBool,
     send: impl Fn(Result<Batch, DatasetError>) -> bool,
 ) {
-    let mut good = files;
-    let mut epoch = 0u64;
-    let mut order = epoch_order(&good, cfg.seed, epoch);
-    let mut pos = 0usize;
+    let mut at = cfg.start;
+    let mut order = epoch_order(train, cfg.seed, at.epoch);
+    let mut bad: HashSet<usize> = HashSet::new();
+    let mut good_this_epoch = 0usize;
     let frame = (cfg.image_size * cfg.image_size * 3) as usize;
     while !stop.load(Ordering::SeqCst) {
         let mut pixels = Vec::with_capacity(cfg.batch_size * frame);
         let mut n = 0;
         while n < cfg.batch_size {
-            if pos >= order.len() {
-                let bad = stats.skipped.lock().expect("loader stats");
-                good.retain(|p| !bad.iter().any(|(b, _)| b == p));
-                drop(bad);
-                if good.is_empty() {
-                    let tried = stats.skipped_count();
-                    send(Err(DatasetError::NoneUsable { path: cfg.root.clone(), tried }));
+            if at.pos >= order.len() {
+                if good_this_epoch == 0 && bad.len() >= train.len() {
+                    send(Err(DatasetError::NoneUsable { path: source.root().to_path_buf(), tried: bad.len() }));
                     return;
                 }
-                epoch += 1;
-                order = epoch_order(&good, cfg.seed, epoch);
-                pos = 0;
+                at = StreamPos { epoch: at.epoch + 1, pos: 0 };
+                order = epoch_order(train, cfg.seed, at.epoch);
+                good_this_epoch = 0;
             }
-            let take = (cfg.batch_size - n).min(order.len() - pos);
-            let chunk = &order[pos..pos + take];
-            pos += take;
-            let decoded: Vec<_> = chunk.par_iter().map(|p| load_crop(p, cfg.image_size)).collect();
-            for (p, r) in chunk.iter().zip(decoded) {
+            // Decode the next few candidates in parallel, skipping the known-bad ones.
+            let want = cfg.batch_size - n;
+            let mut chunk = Vec::with_capacity(want);
+            while chunk.len() < want && at.pos < order.len() {
+                let item = order[at.pos];
+                at.pos += 1;
+                if !bad.contains(&item) {
+                    chunk.push(item);
+                }
+            }
+            let decoded: Vec<_> = chunk.par_iter().map(|&i| source.load(i, cfg.image_size)).collect();
+            for (&item, r) in chunk.iter().zip(decoded) {
                 match r {
                     Ok(img) => {
                         pixels.extend_from_slice(img.as_raw());
                         n += 1;
+                        good_this_epoch += 1;
                     }
                     Err(e) => {
-                        let mut bad = stats.skipped.lock().expect("loader stats");
-                        if !bad.iter().any(|(b, _)| b == p) {
+                        bad.insert(item);
+                        let path = source.item_path(item);
+                        let mut skipped = stats.skipped.lock().expect("loader stats");
+                        if !skipped.iter().any(|(p, _)| *p == path) {
                             let why = e.to_string();
-                            report(p, &why);
-                            bad.push((p.clone(), why));
+                            report(&path, &why);
+                            skipped.push((path, why));
                         }
                     }
                 }
             }
         }
-        if !send(Ok(Batch { pixels, n, size: cfg.image_size })) {
+        if !send(Ok(Batch { pixels, n, size: cfg.image_size, next: at })) {
             return;
         }
     }
@@ -299,24 +418,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn epoch_order_is_seeded() {
+        let files: Vec<usize> = (0..20).collect();
+        assert_eq!(epoch_order(&files, 1, 0), epoch_order(&files, 1, 0));
+        assert_ne!(epoch_order(&files, 1, 0), epoch_order(&files, 2, 0));
+        assert_ne!(epoch_order(&files, 1, 0), epoch_order(&files, 1, 1));
+        let mut sorted = epoch_order(&files, 1, 0);
+        sorted.sort();
+        assert_eq!(sorted, files);
+    }
+
+    #[test]
+    fn split_sizes_and_determinism() {
+        let s = split(1000, 3, 0.01, 8);
+        assert_eq!((s.train.len(), s.val.len()), (990, 10));
+        assert_eq!(s, split(1000, 3, 0.01, 8));
+        assert_ne!(s.val, split(1000, 4, 0.01, 8).val);
+        assert!(s.val.iter().all(|v| !s.train.contains(v)));
+        assert_eq!(split(100, 3, 0.01, 8).val.len(), 8); // at least 8
+        assert_eq!(split(7, 3, 0.01, 8).val.len(), 1); // at most a quarter
+        assert_eq!(split(3, 3, 0.01, 8).val.len(), 0);
+    }
+
+    #[test]
     fn blank_means_uniform_per_channel() {
         let uniform = image::RgbImage::from_pixel(8, 8, image::Rgb([9, 99, 199]));
         assert_eq!(max_channel_std(&uniform), 0.0);
         // Only the blue channel varies (0/4 checkerboard): std 2.
         let blue = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([9, 99, if (x + y) % 2 == 0 { 0 } else { 4 }]));
         assert!((max_channel_std(&blue) - 2.0).abs() < 1e-9);
-    }
-
-    #[test]
-    fn epoch_order_is_seeded() {
-        let files: Vec<PathBuf> = (0..20).map(|i| PathBuf::from(format!("{i}.jpg"))).collect();
-        assert_eq!(epoch_order(&files, 1, 0), epoch_order(&files, 1, 0));
-        assert_ne!(epoch_order(&files, 1, 0), epoch_order(&files, 2, 0));
-        assert_ne!(epoch_order(&files, 1, 0), epoch_order(&files, 1, 1));
-        let mut sorted = epoch_order(&files, 1, 0);
-        sorted.sort();
-        let mut expect = files.clone();
-        expect.sort();
-        assert_eq!(sorted, expect);
     }
 }

@@ -1,22 +1,87 @@
 //! `trainer`: learns a Johnson et al. (2016) TransformerNet for one style image.
 //!
-//! The binary is a thin shell over [`run`]: parse [`TrainArgs`], resolve and validate the
-//! [`TrainConfig`], then [`train::train`].
+//! The binary is a thin shell over [`run`]: parse the [`Cli`], then prepare a dataset cache,
+//! plot a run, or resolve and validate the [`TrainConfig`] and [`train::train`].
 
+pub mod adam;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod dataset;
+pub mod plot;
+pub mod previews;
 pub mod train;
 
-pub use cli::TrainArgs;
+pub use cli::{Cli, Command, TrainArgs};
 pub use config::TrainConfig;
-pub use train::{train, TrainSummary};
+pub use train::{train, Interrupted, TrainOptions, TrainSummary};
 
-/// Resolves the arguments into a validated config and trains.
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+/// Runs the command line. `stop` is set by the binary's signal handler (SIGINT/SIGTERM) to
+/// end training after the current step with a checkpoint.
 ///
 /// # Errors
-/// A config error naming the config file, or any training error (see [`train::train`]).
-pub fn run(args: &TrainArgs) -> anyhow::Result<TrainSummary> {
-    let cfg = args.resolve()?;
-    train(&cfg)
+/// A config error naming the config file, or any failure of the subcommand; training stopped
+/// by a signal returns [`Interrupted`].
+pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSummary>> {
+    match &cli.command {
+        Some(Command::Prepare { dataset, image_size, output }) => {
+            let report: dataset::Reporter =
+                Arc::new(|p: &Path, why: &str| eprintln!("warning: skipped {}", faststyle::error::about(p, why)));
+            let start = std::time::Instant::now();
+            let s = cache::prepare(dataset, *image_size, output, &report)?;
+            eprintln!(
+                "wrote {} ({} crops of {image_size}×{image_size}, {:.1} MB, {} skipped) in {:.1} s",
+                output.display(),
+                s.written,
+                s.bytes as f64 / 1e6,
+                s.skipped,
+                start.elapsed().as_secs_f64()
+            );
+            Ok(None)
+        }
+        Some(Command::Plot { run_dir, output }) => {
+            let p = plot::plot_run(run_dir, output.as_deref())?;
+            eprintln!("wrote {}", p.display());
+            Ok(None)
+        }
+        None => {
+            let args = &cli.train;
+            let (cfg, resume_from) = match &args.resume {
+                None => (args.resolve()?, None),
+                Some(run_dir) => resume_config(args, run_dir)?,
+            };
+            Ok(Some(train(&cfg, &TrainOptions { resume_from, stop, force: args.force })?))
+        }
+    }
+}
+
+/// The config of a resumed run: the run's saved config (or `--config`), with the flags
+/// applied; refused when that changes what is learnt, unless `--force`. Also finds the
+/// checkpoint to resume from.
+fn resume_config(args: &TrainArgs, run_dir: &Path) -> Result<(TrainConfig, Option<std::path::PathBuf>)> {
+    let saved_path = run_dir.join(train::CONFIG_FILE);
+    let saved = TrainConfig::from_file(&saved_path)
+        .with_context(|| format!("{} is not a run folder to resume", run_dir.display()))?;
+    let base = match &args.config {
+        Some(p) => TrainConfig::from_file(p)?,
+        None => saved.clone(),
+    };
+    let mut cfg = args.resolve_over(base, args.config.as_deref().or(Some(&saved_path)))?;
+    cfg.out_dir = Some(run_dir.to_path_buf());
+    let changes = cfg.changes_from(&saved);
+    if !changes.is_empty() && !args.force {
+        bail!(
+            "{}: resuming with a different config would not continue the same run; changed: {}. \
+             Pass --force to resume anyway, or start a new run in another folder",
+            run_dir.display(),
+            changes.join("; ")
+        );
+    }
+    let (checkpoint, _) = train::latest_checkpoint(run_dir)?;
+    Ok((cfg, Some(checkpoint)))
 }

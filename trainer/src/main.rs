@@ -2,11 +2,31 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// Exit status after SIGINT/SIGTERM: 128 + SIGINT, as shells report an interrupted command.
+const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
-    let args = faststyle_trainer::TrainArgs::parse();
-    match faststyle_trainer::run(&args) {
+    let cli = faststyle_trainer::Cli::parse();
+    // The first SIGINT/SIGTERM asks training to stop after the current step and save; a
+    // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let _ = ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond interrupt: exiting now");
+            std::process::exit(EXIT_INTERRUPTED as i32);
+        }
+        eprintln!("\ninterrupt: finishing the current step and saving a checkpoint (interrupt again to quit now)");
+    });
+    match faststyle_trainer::run(&cli, Some(stop)) {
         Ok(_) => ExitCode::SUCCESS,
+        Err(e) if e.is::<faststyle_trainer::Interrupted>() => {
+            eprintln!("{e:#}");
+            ExitCode::from(EXIT_INTERRUPTED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
