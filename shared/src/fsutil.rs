@@ -39,8 +39,20 @@ where
         w.flush().map_err(|e| Error::io(path, e))?;
     }
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    fault_delay_before_rename();
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
+}
+
+/// Environment variable naming milliseconds to sleep between writing a temporary file and
+/// renaming it. A testing aid: it holds the write window open so a test can `kill -9` the
+/// process mid-write deterministically (tests/train_faults.rs). Unset in normal use.
+pub const FAULT_DELAY_ENV: &str = "FASTSTYLE_FAULT_DELAY_RENAME_MS";
+
+fn fault_delay_before_rename() {
+    if let Some(ms) = std::env::var(FAULT_DELAY_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+    }
 }
 
 /// Writes `bytes` to `path` atomically (see [`write_atomic`]).

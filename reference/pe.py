@@ -1,0 +1,125 @@
+"""The PyTorch reference side of faststyle's checks and benchmarks, in plain eager PyTorch.
+
+Written from ../shared/DESIGN.md, independently of the Rust code:
+  - TransformerNet as in pytorch/examples fast_neural_style ("PE"): reflection padding, affine
+    InstanceNorm2d, nearest x2 upsample + conv; state_dict keys as PE's (conv1.conv2d.weight ...).
+  - VGG16/VGG19 `features` numbered as torchvision, cut after the deepest tap.
+  - Preprocessing: torchvision (RGB, /255, ImageNet mean/std) or caffe (BGR, 0-255, minus mean).
+  - Losses as PE's utils (gram / (c*h*w), F.mse_loss) plus the TV loss of faststyle's loss.rs.
+
+Used by tests/golden/make_golden.py (golden values) and benches/*_reference.py (speed baselines).
+"""
+import torch
+import torch.nn.functional as F
+
+# Convs per block: VGG16 2-2-3-3-3, VGG19 2-2-4-4-4 (configurations D and E).
+VGG_BLOCKS = {"vgg16": [2, 2, 3, 3, 3], "vgg19": [2, 2, 4, 4, 4]}
+WIDTHS = [64, 128, 256, 512, 512]
+
+
+class ConvLayer(torch.nn.Module):
+    def __init__(self, cin, cout, k, stride):
+        super().__init__()
+        self.pad = k // 2
+        self.conv2d = torch.nn.Conv2d(cin, cout, k, stride)
+
+    def forward(self, x):
+        return self.conv2d(F.pad(x, [self.pad] * 4, mode="reflect"))
+
+
+class UpsampleConvLayer(ConvLayer):
+    def forward(self, x):
+        return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class ResidualBlock(torch.nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1, self.in1 = ConvLayer(c, c, 3, 1), torch.nn.InstanceNorm2d(c, affine=True)
+        self.conv2, self.in2 = ConvLayer(c, c, 3, 1), torch.nn.InstanceNorm2d(c, affine=True)
+
+    def forward(self, x):
+        return x + self.in2(self.conv2(F.relu(self.in1(self.conv1(x)))))
+
+
+class TransformerNet(torch.nn.Module):
+    """[N,3,H,W] RGB 0-255 in and out; H and W multiples of 4 (PE's forward as is)."""
+
+    def __init__(self):
+        super().__init__()
+        IN = lambda c: torch.nn.InstanceNorm2d(c, affine=True)
+        self.conv1, self.in1 = ConvLayer(3, 32, 9, 1), IN(32)
+        self.conv2, self.in2 = ConvLayer(32, 64, 3, 2), IN(64)
+        self.conv3, self.in3 = ConvLayer(64, 128, 3, 2), IN(128)
+        for i in range(1, 6):
+            setattr(self, f"res{i}", ResidualBlock(128))
+        self.deconv1, self.in4 = UpsampleConvLayer(128, 64, 3, 1), IN(64)
+        self.deconv2, self.in5 = UpsampleConvLayer(64, 32, 3, 1), IN(32)
+        self.deconv3 = ConvLayer(32, 3, 9, 1)
+
+    def forward(self, x):
+        y = F.relu(self.in1(self.conv1(x)))
+        y = F.relu(self.in2(self.conv2(y)))
+        y = F.relu(self.in3(self.conv3(y)))
+        for i in range(1, 6):
+            y = getattr(self, f"res{i}")(y)
+        y = F.relu(self.in4(self.deconv1(y)))
+        y = F.relu(self.in5(self.deconv2(y)))
+        return self.deconv3(y)
+
+
+def vgg_layer_names(arch):
+    """torchvision `features` index -> name (convB_K, reluB_K, poolB)."""
+    names = []
+    for b, n in enumerate(VGG_BLOCKS[arch], start=1):
+        for k in range(1, n + 1):
+            names += [f"conv{b}_{k}", f"relu{b}_{k}"]
+        names.append(f"pool{b}")
+    return names
+
+
+def vgg_features(arch, last):
+    """torchvision-numbered VGG `features` cut after the layer named `last`; frozen."""
+    layers, c = [], 3
+    for b, n in enumerate(VGG_BLOCKS[arch]):
+        for _ in range(n):
+            layers += [torch.nn.Conv2d(c, WIDTHS[b], 3, padding=1), torch.nn.ReLU()]
+            c = WIDTHS[b]
+        layers.append(torch.nn.MaxPool2d(2, 2))
+    features = torch.nn.Sequential(*layers[: vgg_layer_names(arch).index(last) + 1])
+    for p in features.parameters():
+        p.requires_grad_(False)
+    return features
+
+
+def preprocess(x, convention):
+    """[N,3,H,W] RGB 0-255 -> the VGG's input convention."""
+    if convention == "torchvision":
+        mean = x.new_tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = x.new_tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        return (x / 255.0 - mean) / std
+    return x.flip(1) - x.new_tensor([103.939, 116.779, 123.68]).view(1, 3, 1, 1)
+
+
+def tap(features, arch, x, names):
+    """Runs `features` on preprocessed x; returns {name: activation} for the names asked."""
+    idx = {n: i for i, n in enumerate(vgg_layer_names(arch))}
+    want = {idx[n]: n for n in names}
+    out = {}
+    for i, layer in enumerate(features):
+        x = layer(x)
+        if i in want:
+            out[want[i]] = x
+    return out
+
+
+def gram(f):
+    n, c, h, w = f.shape
+    f = f.view(n, c, h * w)
+    return f.bmm(f.transpose(1, 2)) / (c * h * w)
+
+
+def tv(y):
+    dx = y[:, :, :, 1:] - y[:, :, :, :-1]
+    dy = y[:, :, 1:, :] - y[:, :, :-1, :]
+    return (dx.pow(2).sum() + dy.pow(2).sum()) / (2 * y.shape[0])
