@@ -44,6 +44,27 @@ pub struct StylizeArgs {
     /// Keep existing outputs and do only the missing ones (resume a half-done folder)
     #[arg(long)]
     pub skip_existing: bool,
+    /// Style strength: 0 gives the input, 1 the stylized image, between is a linear blend
+    #[arg(long, default_value_t = 1.0, value_parser = parse_strength)]
+    pub strength: f64,
+    /// Keep the input's colours: take only the stylized luminance (Gatys et al. 2016)
+    #[arg(long)]
+    pub preserve_color: bool,
+}
+
+impl StylizeArgs {
+    /// The output controls these flags ask for.
+    pub fn controls(&self) -> faststyle::Controls {
+        faststyle::Controls { strength: self.strength, preserve_color: self.preserve_color }
+    }
+}
+
+fn parse_strength(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside 0..1")),
+        Err(e) => Err(format!("{s:?} is not a number: {e}")),
+    }
 }
 
 /// Subcommands.

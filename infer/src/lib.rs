@@ -75,7 +75,8 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
     let existing = ExistingOutputs::from_flags(args.overwrite, args.skip_existing);
     safety::check_output_is_not_input(input, output, meta.is_dir(), args.overwrite)?;
     if meta.is_dir() {
-        let st = Stylizer::load(args.model.as_deref(), args.device)?;
+        let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
+        st.controls = args.controls();
         let report = stylize_folder(&st, input, output, args.max_size, existing)?;
         let fps = report.done as f64 / report.seconds.max(1e-9);
         let kept = match report.skipped_existing {
@@ -106,7 +107,8 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
                 ExistingOutputs::Overwrite => {}
             }
         }
-        let st = Stylizer::load(args.model.as_deref(), args.device)?;
+        let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
+        st.controls = args.controls();
         let (w, h) = st.stylize_file(input, output, args.max_size)?;
         eprintln!("wrote {} ({w}×{h})", output.display());
     }

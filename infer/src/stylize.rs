@@ -23,6 +23,8 @@ pub struct Stylizer {
     pub checkpoint: Checkpoint,
     /// Where the net runs.
     pub device: Device,
+    /// Strength and colour preservation applied to every output (default: none).
+    pub controls: faststyle::Controls,
 }
 
 /// The checkpoint built into the binary: Starry Night, trained by this project's trainer on
@@ -47,16 +49,17 @@ impl Stylizer {
                 Checkpoint::from_file(&TensorFile::from_bytes(DEFAULT_MODEL_NAME, DEFAULT_MODEL.to_vec())?, device)?
             }
         };
-        Ok(Stylizer { checkpoint, device })
+        Ok(Stylizer { checkpoint, device, controls: faststyle::Controls::default() })
     }
 
-    /// Stylizes one 8-bit RGB image; the result has the same size. Runs under `no_grad`.
+    /// Stylizes one 8-bit RGB image; the result has the same size. Runs under `no_grad`,
+    /// then applies [`Stylizer::controls`] (strength, colour preservation).
     ///
     /// # Errors
     /// A libtorch failure (for example out of memory).
     pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
         let x = image_io::image_to_tensor(img, self.device);
-        let y = tch::no_grad(|| self.checkpoint.net.forward(&x));
+        let y = tch::no_grad(|| self.controls.apply(&x, &self.checkpoint.net.forward(&x)));
         Ok(image_io::tensor_to_image(&y)?)
     }
 

@@ -18,6 +18,7 @@
 //! 0–255 (not normalised); the loss network applies its own preprocessing.
 
 pub mod checkpoint;
+pub mod color;
 pub mod device;
 pub mod error;
 pub mod fsutil;
@@ -29,6 +30,7 @@ pub mod transformer;
 pub mod vgg;
 
 pub use checkpoint::{Checkpoint, CheckpointMeta, StoreDtype};
+pub use color::Controls;
 pub use device::DeviceChoice;
 pub use error::{Error, Result};
 pub use loss::{LayerWeight, LossParts, LossWeights, PerceptualLoss};

@@ -1,0 +1,70 @@
+//! `infer --strength` and `--preserve-color` through the binary, with the built-in model, on
+//! a rendered scene (PNG in and out, so only 8-bit rounding separates the values).
+
+use faststyle::color::rgb_to_ycbcr;
+use faststyle::image_io::image_to_tensor;
+use faststyle::synthetic::render_scene;
+use faststyle_suite::bin;
+use std::path::Path;
+use std::process::Command;
+use tch::{Device, Tensor};
+
+fn infer(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
+    let out = Command::new(bin("infer"))
+        .args(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--device", "cpu"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked at"));
+    out
+}
+
+fn load(p: &Path) -> Tensor {
+    image_to_tensor(&image::open(p).unwrap().to_rgb8(), Device::Cpu)
+}
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn strength_blends_and_preserve_color_keeps_the_input_chroma() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("in.png");
+    render_scene(64, 40, 5).save(&input).unwrap();
+    let run = |name: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let o = infer(&input, &out, extra);
+        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        load(&out)
+    };
+    let (x, full) = (load(&input), run("full.png", &[]));
+    assert!(max_abs(&x, &full) > 30.0, "the built-in model changes the image");
+
+    // 0 gives the input, 0.5 the midpoint (each output is rounded to 8 bits once).
+    assert!(max_abs(&run("s0.png", &["--strength", "0"]), &x) <= 0.5);
+    let half = run("s05.png", &["--strength", "0.5"]);
+    assert!(max_abs(&half, &((&x + &full) * 0.5)) <= 1.0);
+
+    // Luminance from the stylized image, chroma from the input (Gatys et al. 2016).
+    let kept = rgb_to_ycbcr(&run("pc.png", &["--preserve-color"]));
+    let (cx, cf) = (rgb_to_ycbcr(&x), rgb_to_ycbcr(&full));
+    // Rounding to 8-bit RGB moves Y, Cb, Cr by at most ~1; clamping into 0-255 can move more
+    // where a stylized luminance meets a saturated chroma, so most pixels are checked tightly.
+    let close = |a: &Tensor, b: &Tensor| -> f64 {
+        let err = (a - b).abs().gt(1.5).to_kind(tch::Kind::Float).mean(tch::Kind::Float);
+        err.double_value(&[])
+    };
+    assert!(close(&kept.narrow(1, 1, 2), &cx.narrow(1, 1, 2)) < 0.02, "chroma is the input's");
+    assert!(close(&kept.narrow(1, 0, 1), &cf.narrow(1, 0, 1)) < 0.02, "luminance is the stylized one");
+    assert!(max_abs(&kept.narrow(1, 1, 2), &cf.narrow(1, 1, 2)) > 10.0, "and not the stylized chroma");
+
+    // Both together, and values outside 0..1 refused.
+    run("both.png", &["--preserve-color", "--strength", "0.3"]);
+    for bad in ["1.5", "-0.1", "lots"] {
+        let o = infer(&input, &d.join("bad.png"), &[&format!("--strength={bad}")]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success() && stderr.contains("--strength"), "{bad}: {stderr}");
+    }
+}
