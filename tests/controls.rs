@@ -60,8 +60,10 @@ fn strength_blends_and_preserve_color_keeps_the_input_chroma() {
     assert!(close(&kept.narrow(1, 0, 1), &cf.narrow(1, 0, 1)) < 0.02, "luminance is the stylized one");
     assert!(max_abs(&kept.narrow(1, 1, 2), &cf.narrow(1, 1, 2)) > 10.0, "and not the stylized chroma");
 
-    // Both together, and values outside 0..1 refused.
-    run("both.png", &["--preserve-color", "--strength", "0.3"]);
+    // Both together: a blend of two images with the input's chroma keeps that chroma.
+    let both = rgb_to_ycbcr(&run("both.png", &["--preserve-color", "--strength", "0.3"]));
+    assert!(close(&both.narrow(1, 1, 2), &cx.narrow(1, 1, 2)) < 0.02);
+    // Values outside 0..1 are refused.
     for bad in ["1.5", "-0.1", "lots"] {
         let o = infer(&input, &d.join("bad.png"), &[&format!("--strength={bad}")]);
         let stderr = String::from_utf8_lossy(&o.stderr);
