@@ -43,29 +43,59 @@ class ResidualBlock(torch.nn.Module):
 
 
 class TransformerNet(torch.nn.Module):
-    """[N,3,H,W] RGB 0-255 in and out; H and W multiples of 4 (PE's forward as is)."""
+    """[N,3,H,W] RGB 0-255 in and out; H and W multiples of 4 (PE's forward as is).
 
-    def __init__(self):
+    PE's net has channels (32, 64, 128) and 5 residual blocks; faststyle's model config may
+    change both (`channels`, `residual_blocks`), and so may this class.
+    """
+
+    def __init__(self, channels=(32, 64, 128), residual_blocks=5):
         super().__init__()
+        c1, c2, c3 = channels
         IN = lambda c: torch.nn.InstanceNorm2d(c, affine=True)
-        self.conv1, self.in1 = ConvLayer(3, 32, 9, 1), IN(32)
-        self.conv2, self.in2 = ConvLayer(32, 64, 3, 2), IN(64)
-        self.conv3, self.in3 = ConvLayer(64, 128, 3, 2), IN(128)
-        for i in range(1, 6):
-            setattr(self, f"res{i}", ResidualBlock(128))
-        self.deconv1, self.in4 = UpsampleConvLayer(128, 64, 3, 1), IN(64)
-        self.deconv2, self.in5 = UpsampleConvLayer(64, 32, 3, 1), IN(32)
-        self.deconv3 = ConvLayer(32, 3, 9, 1)
+        self.blocks = residual_blocks
+        self.conv1, self.in1 = ConvLayer(3, c1, 9, 1), IN(c1)
+        self.conv2, self.in2 = ConvLayer(c1, c2, 3, 2), IN(c2)
+        self.conv3, self.in3 = ConvLayer(c2, c3, 3, 2), IN(c3)
+        for i in range(1, residual_blocks + 1):
+            setattr(self, f"res{i}", ResidualBlock(c3))
+        self.deconv1, self.in4 = UpsampleConvLayer(c3, c2, 3, 1), IN(c2)
+        self.deconv2, self.in5 = UpsampleConvLayer(c2, c1, 3, 1), IN(c1)
+        self.deconv3 = ConvLayer(c1, 3, 9, 1)
 
     def forward(self, x):
         y = F.relu(self.in1(self.conv1(x)))
         y = F.relu(self.in2(self.conv2(y)))
         y = F.relu(self.in3(self.conv3(y)))
-        for i in range(1, 6):
+        for i in range(1, self.blocks + 1):
             y = getattr(self, f"res{i}")(y)
         y = F.relu(self.in4(self.deconv1(y)))
         y = F.relu(self.in5(self.deconv2(y)))
         return self.deconv3(y)
+
+
+class AnySize(torch.nn.Module):
+    """Any H, W >= 1 in, the same size out, as faststyle's TransformerNet::forward: pad to a
+    multiple of 4 and at least 8 (split evenly, extra pixel right/bottom; reflection where
+    every pad is smaller than its side, else edge replication), run `core`, crop back.
+    TorchScript-scriptable, so a traced `core` keeps working at every size."""
+
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+
+    def forward(self, x):
+        h, w = x.shape[2], x.shape[3]
+        th, tw = max(8, (h + 3) // 4 * 4), max(8, (w + 3) // 4 * 4)
+        dh, dw = th - h, tw - w
+        left, top = dw // 2, dh // 2
+        right, bottom = dw - left, dh - top
+        if left < w and right < w and top < h and bottom < h:
+            xp = F.pad(x, [left, right, top, bottom], mode="reflect")
+        else:
+            xp = F.pad(x, [left, right, top, bottom], mode="replicate")
+        y = self.core(xp)
+        return y[:, :, top:top + h, left:left + w]
 
 
 def vgg_layer_names(arch):

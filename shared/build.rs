@@ -24,4 +24,9 @@ fn main() {
     }
     println!("cargo:rustc-link-arg=-ltorch");
     println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    // The venv's Python (with torch), for `infer import`/`infer export`'s short helpers.
+    println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
+    if let Ok(venv) = std::env::var("VIRTUAL_ENV") {
+        println!("cargo:rustc-env=FASTSTYLE_BUILD_PYTHON={venv}/bin/python");
+    }
 }

@@ -102,6 +102,36 @@ pub enum Command {
         #[arg(long, default_value = "f16", value_parser = parse_dtype)]
         dtype: StoreDtype,
     },
+    /// Write a checkpoint as a TorchScript module that PyTorch loads with torch.jit.load
+    /// ([N,3,H,W] RGB 0-255 in and out, any size); checked against faststyle before it is kept
+    Export {
+        /// Checkpoint file
+        model: PathBuf,
+        /// Output format (torchscript)
+        #[arg(long, default_value = "torchscript", value_parser = ["torchscript"])]
+        format: String,
+        /// Output file (e.g. model.pt)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Replace an existing output
+        #[arg(long)]
+        overwrite: bool,
+    },
+    /// Convert a PyTorch reference-example (pytorch/examples fast_neural_style) TransformerNet
+    /// state_dict (.pth) into a faststyle checkpoint; legacy running_mean/var keys are dropped
+    Import {
+        /// The .pth file (torch.save of transformer.state_dict())
+        reference: PathBuf,
+        /// Output checkpoint (.safetensors)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// Style name recorded in the checkpoint (default: the .pth file's stem)
+        #[arg(long, value_name = "NAME")]
+        style_name: Option<String>,
+        /// Replace an existing output
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 fn parse_dtype(s: &str) -> Result<StoreDtype, String> {

@@ -3,6 +3,8 @@
 //! The binary parses [`Cli`] and calls [`run`]; everything else is here.
 
 pub mod cli;
+pub mod interop;
+pub mod python;
 pub mod safety;
 pub mod stylize;
 
@@ -32,6 +34,30 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Demo { input, output, model, device }) => demo(input, output, model, device),
+        Some(Command::Export { model, format: _, output, overwrite }) => {
+            let diff = interop::export_torchscript(&model, &output, overwrite)?;
+            let (h, w) = interop::EXPORT_CHECK_SIZE;
+            println!(
+                "wrote {} (TorchScript for torch.jit.load; matches faststyle on a {w}×{h} input to {diff:.1e} relative)",
+                output.display()
+            );
+            Ok(())
+        }
+        Some(Command::Import { reference, output, style_name, overwrite }) => {
+            let r = interop::import_reference(&reference, &output, style_name.as_deref(), overwrite)?;
+            let dropped = match r.dropped.len() {
+                0 => String::new(),
+                n => format!("; dropped {n} legacy key(s): {}", r.dropped.join(", ")),
+            };
+            println!(
+                "wrote {} ({} tensors, TransformerNet {:?} with {} residual blocks{dropped})",
+                output.display(),
+                r.kept,
+                r.model.channels,
+                r.model.residual_blocks
+            );
+            Ok(())
+        }
         None => stylize(&cli.stylize),
     }
 }

@@ -232,8 +232,18 @@ impl Checkpoint {
     /// # Errors
     /// As [`Checkpoint::load`].
     pub fn from_file(file: &TensorFile, device: Device) -> Result<Self> {
+        let meta = CheckpointMeta::from_map(file.path(), &file.metadata())?;
+        Self::from_parts(file, meta, device)
+    }
+
+    /// Builds a checkpoint from `file`'s tensors and the given metadata (for files that carry
+    /// no faststyle metadata, such as an imported PyTorch state_dict), with the same checks as
+    /// [`Checkpoint::load`]: no unexpected tensors, none missing, right shapes, finite values.
+    ///
+    /// # Errors
+    /// As [`Checkpoint::load`], less the metadata errors.
+    pub fn from_parts(file: &TensorFile, meta: CheckpointMeta, device: Device) -> Result<Self> {
         let path = file.path().to_path_buf();
-        let meta = CheckpointMeta::from_map(&path, &file.metadata())?;
         let mut vs = nn::VarStore::new(device);
         let net = TransformerNet::new(vs.root(), &meta.model);
         let expected = vs.variables();

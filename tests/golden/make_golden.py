@@ -20,7 +20,7 @@ from safetensors.torch import save_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "reference"))
-from pe import TransformerNet, gram, preprocess, tap, tv, vgg_features  # noqa: E402
+from pe import AnySize, TransformerNet, gram, preprocess, tap, tv, vgg_features  # noqa: E402
 torch.set_grad_enabled(False)
 
 
@@ -46,16 +46,6 @@ def fill_module(module):
         sd[name].copy_(fill(name, list(sd[name].shape), k))
 
 
-def stylize_any_size(net, x):
-    """Pad to a multiple of 4 (>= 8) by reflection, split evenly, then crop back (DESIGN.md)."""
-    h, w = x.shape[2:]
-    t = lambda s: max(8, -(-s // 4) * 4)
-    dh, dw = t(h) - h, t(w) - w
-    l, r, top, b = dw // 2, dw - dw // 2, dh // 2, dh - dh // 2
-    y = net(F.pad(x, [l, r, top, b], mode="reflect"))
-    return y[:, :, top:top + h, l:l + w]
-
-
 def pattern(shape, phase):
     n = math.prod(shape)
     return (127.5 + 127.5 * torch.sin(torch.arange(n, dtype=torch.float64) * 0.37 + phase)).reshape(shape).float()
@@ -72,7 +62,7 @@ save_file(
         "x_aligned": x_aligned,
         "y_aligned": net(x_aligned).contiguous(),
         "x_odd": x_odd,
-        "y_odd": stylize_any_size(net, x_odd).contiguous(),
+        "y_odd": AnySize(net)(x_odd).contiguous(),
     },
     os.path.join(HERE, "transformer_net.safetensors"),
 )

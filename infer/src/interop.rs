@@ -1,0 +1,159 @@
+//! Moving checkpoints between faststyle and PyTorch: `infer export` (TorchScript) and
+//! `infer import` (a pytorch/examples fast_neural_style state_dict).
+
+use crate::python;
+use anyhow::{bail, Context, Result};
+use faststyle::checkpoint::{self, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION};
+use faststyle::tensor_file::{self, TensorFile};
+use faststyle::{Checkpoint, StoreDtype, TransformerConfig};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use tch::nn::Module;
+use tch::{Device, Kind, Tensor};
+
+/// Input size of the export check: odd sides, so the padding path is exercised.
+pub const EXPORT_CHECK_SIZE: (i64, i64) = (37, 53);
+/// Largest relative difference (max |a − b| / max |a|) accepted between the TorchScript
+/// module and faststyle on the check input.
+pub const EXPORT_TOLERANCE: f64 = 1e-4;
+
+/// A hidden temporary name beside `output` (renamed onto it when complete).
+fn temp_beside(output: &Path) -> PathBuf {
+    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    output.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+fn refuse_existing(output: &Path, overwrite: bool) -> Result<()> {
+    if output.exists() && !overwrite {
+        bail!("{}: the output exists; pass --overwrite to replace it", output.display());
+    }
+    Ok(())
+}
+
+/// Writes `model` as a TorchScript module that `torch.jit.load` runs on `[N, 3, H, W]` RGB
+/// 0–255 of any size (traced TransformerNet in a scripted pad-and-crop wrapper, see
+/// reference/pe.py `AnySize`). Before the file is put in place, it is loaded back through
+/// libtorch and compared with faststyle's forward on a random 37×53 input. Returns the relative
+/// difference measured.
+///
+/// # Errors
+/// The checkpoint is invalid, Python/torch is missing, or the module differs by more than
+/// [`EXPORT_TOLERANCE`].
+pub fn export_torchscript(model: &Path, output: &Path, overwrite: bool) -> Result<f64> {
+    refuse_existing(output, overwrite)?;
+    let ck = Checkpoint::load(model, Device::Cpu)?;
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let weights = dir.path().join("weights.safetensors");
+    let tensors: Vec<(String, Tensor)> = ck.vs.variables().into_iter().collect();
+    tensor_file::write(&weights, &tensors, &HashMap::new(), StoreDtype::F32)?;
+    let tmp = temp_beside(output);
+    let model_json = serde_json::to_string(&ck.meta.model)?;
+    let result = (|| -> Result<f64> {
+        python::run(
+            "export_torchscript.py",
+            python::EXPORT_SCRIPT,
+            &[weights.as_os_str(), OsStr::new(&model_json), tmp.as_os_str()],
+        )?;
+        let module = tch::CModule::load(&tmp).with_context(|| format!("loading the exported {}", tmp.display()))?;
+        let (h, w) = EXPORT_CHECK_SIZE;
+        tch::manual_seed(0);
+        let x = Tensor::rand([1, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
+        let (ours, theirs) = tch::no_grad(|| (ck.net.forward(&x), module.forward_ts(&[&x])));
+        let theirs = theirs.context("running the exported module")?;
+        if theirs.size() != ours.size() {
+            bail!("the exported module returned {:?} for {:?}", theirs.size(), x.size());
+        }
+        let diff = (&ours - &theirs).abs().max().double_value(&[]) / ours.abs().max().double_value(&[]).max(1e-12);
+        if diff.is_nan() || diff > EXPORT_TOLERANCE {
+            bail!("the exported module differs from faststyle by {diff:e} (relative), over {EXPORT_TOLERANCE:e}");
+        }
+        std::fs::rename(&tmp, output).with_context(|| format!("renaming onto {}", output.display()))?;
+        Ok(diff)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// What [`import_reference`] did.
+#[derive(Debug, Clone)]
+pub struct ImportReport {
+    /// Tensors kept (the TransformerNet's parameters).
+    pub kept: usize,
+    /// Legacy keys dropped (`inN.running_mean`, `inN.running_var`, …).
+    pub dropped: Vec<String>,
+    /// The architecture read off the tensors.
+    pub model: TransformerConfig,
+}
+
+/// The TransformerNet config a set of PE tensor names and shapes describes: channels from
+/// `conv1`–`conv3`'s output channels, residual blocks from the `resN.` prefixes.
+fn config_from_tensors(file: &TensorFile) -> Result<TransformerConfig> {
+    let out_channels = |name: &str| -> Result<i64> {
+        Ok(file.tensor(name).with_context(|| format!("{}: no {name}", file.path().display()))?.size()[0])
+    };
+    let blocks = file
+        .names()
+        .iter()
+        .filter_map(|n| n.strip_prefix("res")?.split('.').next()?.parse::<usize>().ok())
+        .max()
+        .unwrap_or(0);
+    Ok(TransformerConfig {
+        channels: [
+            out_channels("conv1.conv2d.weight")?,
+            out_channels("conv2.conv2d.weight")?,
+            out_channels("conv3.conv2d.weight")?,
+        ],
+        residual_blocks: blocks,
+    })
+}
+
+/// Converts a PyTorch reference-example TransformerNet state_dict (`torch.save(
+/// transformer.state_dict(), "x.pth")`) into a faststyle checkpoint at `output` (F32),
+/// dropping the legacy InstanceNorm running statistics. The metadata records the source file;
+/// the style name defaults to the file's stem; the loss network is PE's (VGG16,
+/// torchvision preprocessing).
+///
+/// # Errors
+/// Python/torch is missing; the file is not a state_dict; tensors are missing, unexpected,
+/// misshapen or non-finite (as [`Checkpoint::load`]), each naming the file.
+pub fn import_reference(reference: &Path, output: &Path, style: Option<&str>, overwrite: bool) -> Result<ImportReport> {
+    refuse_existing(output, overwrite)?;
+    let dir = tempfile::tempdir().context("creating a temporary folder")?;
+    let converted = dir.path().join("state_dict.safetensors");
+    let stdout = python::run("import_pe.py", python::IMPORT_SCRIPT, &[reference.as_os_str(), converted.as_os_str()])
+        .with_context(|| format!("reading {}", reference.display()))?;
+    let listed: serde_json::Value = serde_json::from_str(stdout.trim()).context("import_pe.py output")?;
+    let dropped: Vec<String> = listed["dropped"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|v| v.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    // Name the original file in errors about its tensors.
+    let file = TensorFile::from_bytes(reference, std::fs::read(&converted).context("reading the converted tensors")?)?;
+    let model = config_from_tensors(&file)?;
+    let style_image = style
+        .map(String::from)
+        .unwrap_or_else(|| reference.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default());
+    let meta = CheckpointMeta {
+        format_version: FORMAT_VERSION,
+        model: model.clone(),
+        train_config: serde_json::json!({
+            "imported_from": reference.display().to_string(),
+            "source": "pytorch/examples fast_neural_style state_dict",
+            "dropped_keys": dropped,
+        }),
+        style_image,
+        step: 0,
+        loss_network: LossNetworkInfo {
+            arch: faststyle::VggArch::Vgg16,
+            preprocessing: faststyle::Preprocessing::Torchvision,
+            weights: "torchvision vgg16 (pytorch/examples)".into(),
+        },
+        faststyle_version: faststyle::VERSION.into(),
+    };
+    let ck = Checkpoint::from_parts(&file, meta, Device::Cpu)?;
+    checkpoint::save(output, &ck.vs, &ck.meta, StoreDtype::F32)?;
+    Ok(ImportReport { kept: file.names().len(), dropped, model })
+}
