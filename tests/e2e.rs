@@ -151,21 +151,9 @@ fn a_bad_file_in_a_folder_is_skipped_and_the_rest_done() {
 }
 
 fn save_untrained_checkpoint(path: &Path) {
-    use faststyle::checkpoint::{save, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION};
+    use faststyle::checkpoint::save;
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _ = faststyle::TransformerNet::new(vs.root(), &Default::default());
-    let meta = CheckpointMeta {
-        format_version: FORMAT_VERSION,
-        model: Default::default(),
-        train_config: serde_json::json!({}),
-        style_image: "none".into(),
-        step: 0,
-        loss_network: LossNetworkInfo {
-            arch: VggArch::Vgg16,
-            preprocessing: faststyle::Preprocessing::Torchvision,
-            weights: "none".into(),
-        },
-        faststyle_version: faststyle::VERSION.into(),
-    };
+    let meta = faststyle_suite::corpus::sample_meta(Default::default());
     save(path, &vs, &meta, faststyle::StoreDtype::F16).unwrap();
 }

@@ -2,8 +2,9 @@
 //! `torch.jit.load` in the venv (tests/python/torchscript_check.py), and `infer import` of a
 //! PyTorch reference-example state_dict made by tests/python/make_pe_state_dict.py.
 
-use faststyle::checkpoint::{save, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION};
+use faststyle::checkpoint::save;
 use faststyle::{Checkpoint, StoreDtype, TransformerNet};
+use faststyle_suite::corpus::sample_meta;
 use faststyle_suite::{bin, fill_var_store, read_tensors};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -33,19 +34,7 @@ fn write_checkpoint(path: &Path) {
     let vs = tch::nn::VarStore::new(Device::Cpu);
     let _net = TransformerNet::new(vs.root(), &Default::default());
     fill_var_store(&vs);
-    let meta = CheckpointMeta {
-        format_version: FORMAT_VERSION,
-        model: Default::default(),
-        train_config: serde_json::json!({}),
-        style_image: "filled".into(),
-        step: 3,
-        loss_network: LossNetworkInfo {
-            arch: faststyle::VggArch::Vgg16,
-            preprocessing: faststyle::Preprocessing::Torchvision,
-            weights: "none".into(),
-        },
-        faststyle_version: faststyle::VERSION.into(),
-    };
+    let meta = sample_meta(Default::default());
     save(path, &vs, &meta, StoreDtype::F32).unwrap();
 }
 

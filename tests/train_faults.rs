@@ -171,6 +171,7 @@ fn two_n_steps_straight_equal_n_steps_then_resume_then_n_more() {
 
     // Weights and Adam moments (train_state.m.*/v.*) agree, and so does the whole log.
     let diff = max_abs_diff(&fx.path("straight/final.safetensors"), &fx.path("split/final.safetensors"));
+    eprintln!("max |Δ| over weights and Adam moments, straight vs resumed: {diff:e}");
     assert!(diff <= 1e-6, "max |Δ| between the straight and the resumed run = {diff:e}");
     assert_eq!(train_steps(&fx.path("split")), (1..=8).collect::<Vec<_>>());
     assert_eq!(metric_steps(&fx.path("straight")), metric_steps(&fx.path("split")));
