@@ -28,6 +28,13 @@ fn transformer_net_matches_pytorch() {
     assert_eq!(y.size(), [2, 3, 13, 18]);
     let e = rel_err(&y, &g["y_odd"]);
     assert!(e < TOL, "odd size: relative error {e:e}");
+    // The inference path (sub-pixel upsampling convs, channels-last deconv3) against the same
+    // PyTorch outputs.
+    for (x, want) in [("x_aligned", "y_aligned"), ("x_odd", "y_odd")] {
+        let y = tch::no_grad(|| net.forward_inference(&g[x]));
+        let e = rel_err(&y, &g[want]);
+        assert!(e < TOL, "forward_inference on {x}: relative error {e:e}");
+    }
 }
 
 #[test]

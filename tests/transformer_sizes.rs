@@ -1,6 +1,7 @@
 //! The output of TransformerNet is exactly the input's size for any H, W ≥ 1.
 
 use faststyle::{TransformerConfig, TransformerNet};
+use faststyle_suite::{fill_var_store, rel_err};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
@@ -29,4 +30,25 @@ fn crop_is_centred_on_the_input() {
     assert_eq!(padded.size(), [1, 3, 8, 8]);
     let back = padded.narrow(2, pad[2], 5).narrow(3, pad[0], 7);
     assert!(back.equal(&x));
+}
+
+/// The inference path equals `forward` at every size, including the replicate-padded tiny
+/// ones and batches (filled weights, so every layer matters). A 1×1 input is left out of the
+/// comparison: padded to a constant 8×8 image, its instance norms divide float rounding noise
+/// by √eps, so any two evaluation orders differ there; its size and finiteness are checked.
+#[test]
+fn inference_path_matches_forward() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = TransformerNet::new(vs.root(), &TransformerConfig::default());
+    fill_var_store(&vs);
+    let one = tch::no_grad(|| net.forward_inference(&(Tensor::rand([1, 3, 1, 1], (Kind::Float, Device::Cpu)) * 255.0)));
+    assert_eq!(one.size(), [1, 3, 1, 1]);
+    assert!(bool::try_from(one.isfinite().all()).unwrap());
+    for (n, h, w) in [(1, 3, 5), (1, 2, 9), (2, 13, 18), (1, 36, 64), (1, 255, 257)] {
+        let x = Tensor::rand([n, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
+        let (a, b) = tch::no_grad(|| (net.forward(&x), net.forward_inference(&x)));
+        assert_eq!(b.size(), [n, 3, h, w]);
+        let e = rel_err(&b, &a);
+        assert!(e < 1e-5, "{n}×{h}×{w}: relative error {e:e}");
+    }
 }

@@ -50,6 +50,15 @@ pub struct StylizeArgs {
     /// Keep the input's colours: take only the stylized luminance (Gatys et al. 2016)
     #[arg(long)]
     pub preserve_color: bool,
+    /// Frames per forward pass (consecutive frames of one size are batched)
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub batch: u32,
+    /// libtorch intra-op threads for the network (default: libtorch's, one per core)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub threads: Option<u32>,
+    /// Threads decoding and encoding frames (default: one per core)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub io_threads: Option<u32>,
 }
 
 impl StylizeArgs {

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod interop;
+pub mod pipeline;
 pub mod python;
 pub mod safety;
 pub mod stylize;
@@ -93,27 +94,50 @@ fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>,
     Ok(())
 }
 
+/// Applies `--threads` (libtorch intra-op) and `--io-threads` (the rayon pool that decodes and
+/// encodes).
+fn set_threads(args: &StylizeArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        tch::set_num_threads(n as i32);
+    }
+    if let Some(n) = args.io_threads {
+        rayon::ThreadPoolBuilder::new().num_threads(n as usize).build_global().context("setting --io-threads")?;
+    }
+    Ok(())
+}
+
 fn stylize(args: &StylizeArgs) -> Result<()> {
     let (Some(input), Some(output)) = (&args.input, &args.output) else {
         bail!("--input and --output are required");
     };
+    set_threads(args)?;
     let meta = std::fs::metadata(input).with_context(|| format!("{}", input.display()))?;
     let existing = ExistingOutputs::from_flags(args.overwrite, args.skip_existing);
     safety::check_output_is_not_input(input, output, meta.is_dir(), args.overwrite)?;
     if meta.is_dir() {
         let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
         st.controls = args.controls();
-        let report = stylize_folder(&st, input, output, args.max_size, existing)?;
+        let opts =
+            pipeline::PipelineOptions { batch: args.batch as usize, max_size: args.max_size, ..Default::default() };
+        let report = stylize_folder(&st, input, output, &opts, existing)?;
         let fps = report.done as f64 / report.seconds.max(1e-9);
+        let stage_fps = |s: f64| if s > 0.0 { report.done as f64 / s } else { f64::INFINITY };
         let kept = match report.skipped_existing {
             0 => String::new(),
             n => format!("; kept {n} existing output(s)"),
         };
         eprintln!(
-            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}",
+            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}; stage rates: decode {:.1}, compute \
+             {:.2}, encode {:.1} frames/s (busy {:.1} / {:.1} / {:.1} s)",
             report.done,
             output.display(),
-            report.seconds
+            report.seconds,
+            stage_fps(report.stages.decode),
+            stage_fps(report.stages.compute),
+            stage_fps(report.stages.encode),
+            report.stages.decode,
+            report.stages.compute,
+            report.stages.encode,
         );
         if !report.failed.is_empty() {
             let total = report.failed.len() + report.done + report.skipped_existing;

@@ -1,6 +1,7 @@
 //! Applying a checkpoint: one forward pass of the TransformerNet per image, without
 //! gradients, on an image file or a folder of frames.
 
+use crate::pipeline::{self, Job, PipelineOptions, StageTimes};
 use crate::safety::ExistingOutputs;
 use anyhow::{Context, Result};
 use faststyle::image_io::{self, OutputFormat};
@@ -11,8 +12,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-use tch::nn::Module;
 use tch::Device;
 use walkdir::WalkDir;
 
@@ -58,9 +57,27 @@ impl Stylizer {
     /// # Errors
     /// A libtorch failure (for example out of memory).
     pub fn stylize(&self, img: &RgbImage) -> Result<RgbImage> {
-        let x = image_io::image_to_tensor(img, self.device);
-        let y = tch::no_grad(|| self.controls.apply(&x, &self.checkpoint.net.forward(&x)));
-        Ok(image_io::tensor_to_image(&y)?)
+        Ok(self.stylize_batch(&[img])?.remove(0))
+    }
+
+    /// Stylizes equally sized 8-bit RGB images in one forward pass (`[B, 3, H, W]`), then
+    /// applies [`Stylizer::controls`]. Runs under `no_grad`.
+    ///
+    /// # Errors
+    /// Images of different sizes; a libtorch failure (for example out of memory).
+    pub fn stylize_batch(&self, imgs: &[&RgbImage]) -> Result<Vec<RgbImage>> {
+        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+        let (w, h) = first.dimensions();
+        if imgs.iter().any(|i| i.dimensions() != (w, h)) {
+            anyhow::bail!("a batch needs images of one size");
+        }
+        let mut bytes = Vec::with_capacity(imgs.len() * (w * h * 3) as usize);
+        for img in imgs {
+            bytes.extend_from_slice(img.as_raw());
+        }
+        let x = image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device);
+        let y = tch::no_grad(|| self.controls.apply(&x, &self.checkpoint.net.forward_inference(&x)));
+        (0..imgs.len() as i64).map(|i| Ok(image_io::tensor_to_image(&y.get(i))?)).collect()
     }
 
     /// Reads `input`, scales it to fit `max_size` on its longer side if given, stylizes it
@@ -71,18 +88,7 @@ impl Stylizer {
     /// each names its file.
     pub fn stylize_file(&self, input: &Path, output: &Path, max_size: Option<u32>) -> Result<(u32, u32)> {
         OutputFormat::from_path(output)?;
-        let img = image_io::read_rgb(input)?;
-        let img = match max_size {
-            Some(m) => {
-                let (w, h) = image_io::fit_within(img.width(), img.height(), m);
-                if (w, h) == img.dimensions() {
-                    img
-                } else {
-                    image_io::resize(&img, w, h)
-                }
-            }
-            None => img,
-        };
+        let img = read_fitted(input, max_size)?;
         let out = self.stylize(&img)?;
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -91,6 +97,26 @@ impl Stylizer {
         image_io::write_image(output, &out)?;
         Ok(out.dimensions())
     }
+}
+
+/// Reads an image as RGB8, scaled down (keeping the aspect ratio) so its longer side is at
+/// most `max_size` when given.
+///
+/// # Errors
+/// The file cannot be read or decoded (see [`image_io::read_rgb`]).
+pub fn read_fitted(input: &Path, max_size: Option<u32>) -> faststyle::Result<RgbImage> {
+    let img = image_io::read_rgb(input)?;
+    Ok(match max_size {
+        Some(m) => {
+            let (w, h) = image_io::fit_within(img.width(), img.height(), m);
+            if (w, h) == img.dimensions() {
+                img
+            } else {
+                image_io::resize(&img, w, h)
+            }
+        }
+        None => img,
+    })
 }
 
 /// The output path of a frame: its path relative to the input folder, under the output
@@ -116,6 +142,8 @@ pub struct FolderReport {
     pub skipped_existing: usize,
     /// Wall-clock seconds, set-up excluded.
     pub seconds: f64,
+    /// Busy seconds of the decode, compute and encode stages.
+    pub stages: StageTimes,
 }
 
 /// Stylizes every image under `input` (recursively) into `output`, keeping names and the
@@ -132,7 +160,7 @@ pub fn stylize_folder(
     st: &Stylizer,
     input: &Path,
     output: &Path,
-    max_size: Option<u32>,
+    opts: &PipelineOptions,
     existing: ExistingOutputs,
 ) -> Result<FolderReport> {
     let mut files = Vec::new();
@@ -195,23 +223,23 @@ pub fn stylize_folder(
     } else {
         ProgressBar::hidden()
     };
-    let start = Instant::now();
-    for (file, out) in &jobs {
-        match st.stylize_file(file, out, max_size) {
-            Ok(_) => report.done += 1,
-            Err(e) => {
-                let msg = format!("warning: skipped {}", faststyle::error::about(file, &format!("{e:#}")));
-                if bar.is_hidden() {
-                    eprintln!("{msg}");
-                } else {
-                    bar.println(msg);
-                }
-                report.failed.push((file.clone(), format!("{e:#}")));
+    let jobs: Vec<Job> = jobs.into_iter().map(|(input, output)| Job { input, output }).collect();
+    let on_done = |i: usize, r: Result<(), String>| {
+        if let Err(why) = r {
+            let msg = format!("warning: skipped {}", faststyle::error::about(&jobs[i].input, &why));
+            if bar.is_hidden() {
+                eprintln!("{msg}");
+            } else {
+                bar.println(msg);
             }
         }
         bar.inc(1);
-    }
+    };
+    let run = pipeline::run(st, &jobs, opts, &on_done);
     bar.finish_and_clear();
-    report.seconds = start.elapsed().as_secs_f64();
+    report.done = run.done;
+    report.failed.extend(run.failed);
+    report.stages = run.stages;
+    report.seconds = run.seconds;
     Ok(report)
 }

@@ -106,6 +106,39 @@ impl Module for ConvLayer {
     }
 }
 
+impl ConvLayer {
+    /// The same result as `forward` for stride 1, with the convolution run on a channels-last
+    /// (NHWC) copy of the padded input. For layers with few output channels (deconv3: 32 → 3,
+    /// 9×9) oneDNN's NHWC kernel is about twice as fast on CPU (measured, README). Inference
+    /// only: it is differentiable, but training keeps PE's exact formulation.
+    pub fn forward_channels_last(&self, xs: &Tensor) -> Tensor {
+        let p = self.conv2d.ws.size()[2] / 2;
+        let padded = xs.pad([p, p, p, p], "reflect", None);
+        // NCHW shape with NHWC strides: PyTorch's channels_last memory format.
+        let nhwc = padded.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2]);
+        nhwc.conv2d(&self.conv2d.ws, self.conv2d.bs.as_ref(), [1, 1], [0, 0], [1, 1], 1).contiguous()
+    }
+}
+
+/// Weights of the sub-pixel form of "nearest ×2 upsample, reflect-pad 1, 3×3 conv":
+/// `[O, C, 3, 3]` → `[4·O, C, 2, 2]`, phase-major (phase `2a + b` makes output pixels
+/// `(2i + a, 2j + b)`). Along each axis, output phase 0 reads input pixels `i−1, i` with taps
+/// `(k0, k1 + k2)` and phase 1 reads `i, i+1` with `(k0 + k1, k2)`, because the upsampled
+/// image repeats every input pixel twice.
+pub fn subpixel_weights(w: &Tensor) -> Tensor {
+    let along = |w: &Tensor, dim: i64, phase: i64| -> Tensor {
+        let k = |i: i64| w.narrow(dim, i, 1);
+        if phase == 0 {
+            Tensor::cat(&[k(0), k(1) + k(2)], dim)
+        } else {
+            Tensor::cat(&[k(0) + k(1), k(2)], dim)
+        }
+    };
+    let phases: Vec<Tensor> =
+        [(0, 0), (0, 1), (1, 0), (1, 1)].iter().map(|&(a, b)| along(&along(w, 2, a), 3, b)).collect();
+    Tensor::cat(&phases, 0)
+}
+
 /// Nearest-neighbour upsampling by an integer factor, then a [`ConvLayer`]-style
 /// reflection-padded convolution (PE `UpsampleConvLayer`). Input `[N, c_in, H, W]`, output
 /// `[N, c_out, H·f, W·f]` for stride 1. Parameters at `p / "conv2d"`.
@@ -131,6 +164,39 @@ impl Module for UpsampleConvLayer {
         let f = self.upsample;
         let up = xs.upsample_nearest2d([h * f, w * f], f as f64, f as f64);
         self.conv2d.forward(&up)
+    }
+}
+
+impl UpsampleConvLayer {
+    /// The same result as `forward` (up to float rounding) without materialising the
+    /// upsampled image: one 2×2 convolution with [`subpixel_weights`] over the input padded by
+    /// edge replication (reflect-padding the ×2 image by 1 repeats its edge pixels, which are
+    /// the input's), then a pixel shuffle. 4/9 of the multiply-adds; about 3× faster on CPU
+    /// for deconv1 (README). Needs factor 2 and a 3×3 kernel, else falls back to `forward`.
+    pub fn forward_subpixel(&self, xs: &Tensor) -> Tensor {
+        let ws = &self.conv2d.ws;
+        if self.upsample != 2 || ws.size()[2..] != [3, 3] {
+            return self.forward(xs);
+        }
+        let (n, _, h, w) = xs.size4().expect("[N, C, H, W]");
+        let o = ws.size()[0];
+        let bias = self.conv2d.bs.as_ref().map(|b| b.repeat([4]));
+        let padded = xs.pad([1, 1, 1, 1], "replicate", None);
+        // [N, 4·O, h+1, w+1]: window q covers input pixels q−1, q (padded indices q, q+1).
+        let y = padded.conv2d(&subpixel_weights(ws), bias.as_ref(), [1, 1], [0, 0], [1, 1], 1).view([
+            n,
+            2,
+            2,
+            o,
+            h + 1,
+            w + 1,
+        ]);
+        // Phase (a, b) of output pixel (i, j) is window (i + a, j + b).
+        let phases: Vec<Tensor> = [(0, 0), (0, 1), (1, 0), (1, 1)]
+            .iter()
+            .map(|&(a, b)| y.select(1, a).select(1, b).narrow(2, a, h).narrow(3, b, w))
+            .collect();
+        Tensor::stack(&phases, 2).reshape([n, o * 4, h, w]).pixel_shuffle(2)
     }
 }
 
@@ -266,15 +332,39 @@ impl TransformerNet {
     /// The network proper, without size handling: `[N, 3, H, W] → [N, 3, H, W]` for H, W
     /// multiples of 4 and at least 8 (PE's `forward`).
     pub fn forward_aligned(&self, xs: &Tensor) -> Tensor {
+        let mut y = self.downsample_and_residuals(xs);
+        y = self.in4.forward(&self.deconv1.forward(&y)).relu();
+        y = self.in5.forward(&self.deconv2.forward(&y)).relu();
+        self.deconv3.forward(&y)
+    }
+
+    /// [`TransformerNet::forward_aligned`] computed faster for inference: the upsampling
+    /// convolutions in sub-pixel form ([`UpsampleConvLayer::forward_subpixel`]) and deconv3
+    /// channels-last ([`ConvLayer::forward_channels_last`]). Same values within float
+    /// rounding (tests: ≤ 1e-5 relative; PyTorch golden ≤ 1e-4).
+    pub fn forward_aligned_inference(&self, xs: &Tensor) -> Tensor {
+        let mut y = self.downsample_and_residuals(xs);
+        y = self.in4.forward(&self.deconv1.forward_subpixel(&y)).relu();
+        y = self.in5.forward(&self.deconv2.forward_subpixel(&y)).relu();
+        self.deconv3.forward_channels_last(&y)
+    }
+
+    /// Stylizes any size like `forward` (pad to a multiple of 4, crop back), with
+    /// [`TransformerNet::forward_aligned_inference`]. `[N, 3, H, W]` RGB 0–255 in and out.
+    /// What `infer` runs (under `no_grad`).
+    pub fn forward_inference(&self, xs: &Tensor) -> Tensor {
+        at_any_size(xs, |x| self.forward_aligned_inference(x))
+    }
+
+    /// conv1 … the residual blocks: `[N, 3, H, W]` → `[N, channels[2], H/4, W/4]`.
+    fn downsample_and_residuals(&self, xs: &Tensor) -> Tensor {
         let mut y = self.in1.forward(&self.conv1.forward(xs)).relu();
         y = self.in2.forward(&self.conv2.forward(&y)).relu();
         y = self.in3.forward(&self.conv3.forward(&y)).relu();
         for block in &self.res {
             y = block.forward(&y);
         }
-        y = self.in4.forward(&self.deconv1.forward(&y)).relu();
-        y = self.in5.forward(&self.deconv2.forward(&y)).relu();
-        self.deconv3.forward(&y)
+        y
     }
 }
 
@@ -299,14 +389,20 @@ pub fn pad_reflect_or_replicate(xs: &Tensor, pad: [i64; 4]) -> Tensor {
 impl Module for TransformerNet {
     /// `[N, 3, H, W]` (0–255 RGB) → `[N, 3, H, W]` (≈0–255 RGB, unclamped), any H, W ≥ 1.
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let (h, w) = (xs.size()[2], xs.size()[3]);
-        let pad = alignment_padding(h, w);
-        if pad == [0; 4] {
-            return self.forward_aligned(xs);
-        }
-        let y = self.forward_aligned(&pad_reflect_or_replicate(xs, pad));
-        y.narrow(2, pad[2], h).narrow(3, pad[0], w)
+        at_any_size(xs, |x| self.forward_aligned(x))
     }
+}
+
+/// Runs `aligned` on `xs` padded by [`alignment_padding`] (reflect, or replicate for tiny
+/// sides) and crops the result back to `xs`'s H×W.
+fn at_any_size(xs: &Tensor, aligned: impl Fn(&Tensor) -> Tensor) -> Tensor {
+    let (h, w) = (xs.size()[2], xs.size()[3]);
+    let pad = alignment_padding(h, w);
+    if pad == [0; 4] {
+        return aligned(xs);
+    }
+    let y = aligned(&pad_reflect_or_replicate(xs, pad));
+    y.narrow(2, pad[2], h).narrow(3, pad[0], w)
 }
 
 /// Total number of scalar parameters in a `VarStore` (1,679,235 for the default net).
