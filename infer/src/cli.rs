@@ -56,12 +56,30 @@ pub struct StylizeArgs {
     /// libtorch intra-op threads for the network (default: libtorch's, one per core)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub threads: Option<u32>,
+    /// Stylize images larger than N×N in overlapping N×N tiles blended without seams (bounds
+    /// memory by the tile; e.g. 1024 for 4K images on a small machine)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(16..))]
+    pub tile: Option<u32>,
+    /// Overlap of neighbouring tiles, pixels (default N/8)
+    #[arg(long, value_name = "PX", requires = "tile")]
+    pub tile_overlap: Option<u32>,
     /// Threads decoding and encoding frames (default: one per core)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub io_threads: Option<u32>,
 }
 
 impl StylizeArgs {
+    /// The tiling these flags ask for (overlap capped below half a tile).
+    pub fn tile_config(&self) -> Option<crate::tile::TileConfig> {
+        self.tile.map(|n| {
+            let mut cfg = crate::tile::TileConfig::new(n);
+            if let Some(o) = self.tile_overlap {
+                cfg.overlap = o.min(n / 2 - 1);
+            }
+            cfg
+        })
+    }
+
     /// The output controls these flags ask for.
     pub fn controls(&self) -> faststyle::Controls {
         faststyle::Controls { strength: self.strength, preserve_color: self.preserve_color }

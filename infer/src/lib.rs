@@ -8,6 +8,7 @@ pub mod pipeline;
 pub mod python;
 pub mod safety;
 pub mod stylize;
+pub mod tile;
 
 pub use cli::{Cli, Command, StylizeArgs};
 pub use stylize::{output_path_for, stylize_folder, FolderReport, Stylizer};
@@ -159,6 +160,7 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
         }
         let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
         st.controls = args.controls();
+        st.tile = args.tile_config();
         let (w, h) = st.stylize_file(input, output, args.max_size)?;
         eprintln!("wrote {} ({w}×{h})", output.display());
     }

@@ -3,6 +3,7 @@
 
 use crate::pipeline::{self, Job, PipelineOptions, StageTimes};
 use crate::safety::ExistingOutputs;
+use crate::tile::{self, TileConfig};
 use anyhow::{Context, Result};
 use faststyle::image_io::{self, OutputFormat};
 use faststyle::tensor_file::TensorFile;
@@ -24,6 +25,8 @@ pub struct Stylizer {
     pub device: Device,
     /// Strength and colour preservation applied to every output (default: none).
     pub controls: faststyle::Controls,
+    /// Stylize images larger than a tile in blended overlapping tiles (default: whole).
+    pub tile: Option<TileConfig>,
 }
 
 /// The checkpoint built into the binary: Starry Night, trained by this project's trainer on
@@ -48,7 +51,7 @@ impl Stylizer {
                 Checkpoint::from_file(&TensorFile::from_bytes(DEFAULT_MODEL_NAME, DEFAULT_MODEL.to_vec())?, device)?
             }
         };
-        Ok(Stylizer { checkpoint, device, controls: faststyle::Controls::default() })
+        Ok(Stylizer { checkpoint, device, controls: faststyle::Controls::default(), tile: None })
     }
 
     /// Stylizes one 8-bit RGB image; the result has the same size. Runs under `no_grad`,
@@ -66,6 +69,19 @@ impl Stylizer {
     /// # Errors
     /// Images of different sizes; a libtorch failure (for example out of memory).
     pub fn stylize_batch(&self, imgs: &[&RgbImage]) -> Result<Vec<RgbImage>> {
+        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+        let (w, h) = first.dimensions();
+        if let Some(cfg) = self.tile.filter(|c| w > c.size || h > c.size) {
+            return imgs
+                .iter()
+                .map(|img| tile::stylize_tiled(img, cfg, |t| self.stylize_whole(&[t]).map(|mut v| v.remove(0))))
+                .collect();
+        }
+        self.stylize_whole(imgs)
+    }
+
+    /// [`Stylizer::stylize_batch`] without tiling.
+    fn stylize_whole(&self, imgs: &[&RgbImage]) -> Result<Vec<RgbImage>> {
         let Some(first) = imgs.first() else { return Ok(Vec::new()) };
         let (w, h) = first.dimensions();
         if imgs.iter().any(|i| i.dimensions() != (w, h)) {
