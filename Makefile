@@ -19,7 +19,7 @@ export LIBTORCH_USE_PYTORCH := 1
 # One profile for tests, demo and benches, so the workspace is compiled once.
 CARGO_FLAGS := --release --locked
 
-.PHONY: setup build test demo lint golden bench fuzz clean
+.PHONY: setup build test demo lint golden bench fuzz clean ffmpeg
 
 $(VENV)/.ready: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,14 @@ setup: $(VENV)/.ready
 build: setup
 	cargo build $(CARGO_FLAGS) --workspace --bins
 
-test: setup
+# The video tests need the ffmpeg CLI: installed with apt-get where it is missing (as root).
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null); } || \
+	  echo "warning: ffmpeg is missing and could not be installed; install it (apt-get install ffmpeg) for the video tests"
+
+test: setup ffmpeg
 	cargo test $(CARGO_FLAGS) --workspace
 
 demo: build

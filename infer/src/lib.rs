@@ -9,6 +9,7 @@ pub mod python;
 pub mod safety;
 pub mod stylize;
 pub mod tile;
+pub mod video;
 
 pub use cli::{Cli, Command, StylizeArgs};
 pub use stylize::{output_path_for, stylize_folder, FolderReport, Stylizer};
@@ -144,6 +145,40 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
             let total = report.failed.len() + report.done + report.skipped_existing;
             bail!("{} of {total} file(s) could not be stylized (listed above)", report.failed.len());
         }
+    } else if video::is_video(input) {
+        if !video::is_video(output) {
+            bail!(
+                "{}: a video input needs a video output ({}), got {}",
+                input.display(),
+                video::VIDEO_EXTENSIONS.join(", "),
+                output.display()
+            );
+        }
+        if output.exists() && existing != ExistingOutputs::Overwrite {
+            if existing == ExistingOutputs::Skip {
+                eprintln!("kept existing {}", output.display());
+                return Ok(());
+            }
+            bail!("{}: the output exists; pass --overwrite to replace it", output.display());
+        }
+        let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
+        st.controls = args.controls();
+        st.tile = args.tile_config();
+        let r = video::stylize_video(&st, input, output, args.batch as usize)?;
+        let rate = |busy: f64| if busy > 0.0 { r.frames as f64 / busy } else { f64::INFINITY };
+        eprintln!(
+            "wrote {} ({} frames at {} fps{}) in {:.1} s ({:.2} frames/s); stage rates: decode {:.1}, compute {:.2}, \
+             encode {:.1} frames/s",
+            output.display(),
+            r.frames,
+            r.fps,
+            if r.audio { ", audio copied" } else { "" },
+            r.seconds,
+            r.frames as f64 / r.seconds.max(1e-9),
+            rate(r.stages.decode),
+            rate(r.stages.compute),
+            rate(r.stages.encode),
+        );
     } else {
         if output.exists() {
             match existing {
