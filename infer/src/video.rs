@@ -218,7 +218,7 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
                 failed = Some(e);
             }
         }
-        drop(run);
+        // `run`'s last use ends its borrows; closing the queue lets the writer finish.
         drop(tx_out);
         let (dec_busy, dec_res) = reader.join().unwrap_or((0.0, Ok(())));
         let (enc_busy, enc_res) = writer.join().unwrap_or((0.0, Ok(())));
