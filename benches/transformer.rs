@@ -1,6 +1,9 @@
 //! Criterion benches of the TransformerNet forward pass and of one training step, on the CPU
 //! (and on CUDA when libtorch sees a device). Case names encode the parameters:
-//! `transformer_<dtype>_<H>x<W>_b<N>_<device>`, `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
+//! `transformer_<dtype>_<H>x<W>_b<N>_<device>` (PE's forward, used in training),
+//! `transformer_infer_<dtype>_<H>x<W>_b<N>_<device>` (the inference path `infer` runs),
+//! `frame_decode_encode_jpeg_<W>x<H>`, `folder_pipeline_<frames>x<W>x<H>_b<N>_<device>`,
+//! `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
 //! The device is synchronised before the clock is read (candle's benches do the same).
 //!
 //! Run: `make bench` (all cases) or `make bench BENCH=transformer_f32_256` (a filter).
@@ -41,6 +44,13 @@ fn transformer_forward(c: &mut Criterion) {
             g.bench_function(format!("transformer_f32_{h}x{w}_b{n}_{dname}"), |b| {
                 b.iter(|| {
                     let y = tch::no_grad(|| net.forward(&x));
+                    sync(device);
+                    y
+                })
+            });
+            g.bench_function(format!("transformer_infer_f32_{h}x{w}_b{n}_{dname}"), |b| {
+                b.iter(|| {
+                    let y = tch::no_grad(|| net.forward_inference(&x));
                     sync(device);
                     y
                 })
@@ -88,5 +98,56 @@ fn train_step(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, transformer_forward, train_step);
+/// Decoding one 640×360 JPEG frame to RGB and encoding the result as JPEG (quality 95), as
+/// `infer` does per frame outside the network.
+fn frame_io(c: &mut Criterion) {
+    let mut g = c.benchmark_group("frame_io");
+    let dir = tempfile::tempdir().unwrap();
+    let (src, dst) = (dir.path().join("f.jpg"), dir.path().join("o.jpg"));
+    image_io::write_image(&src, &render_scene(640, 360, 3)).unwrap();
+    g.bench_function("frame_decode_encode_jpeg_640x360", |b| {
+        b.iter(|| {
+            let img = image_io::read_rgb(&src).unwrap();
+            image_io::write_image(&dst, &img).unwrap();
+        })
+    });
+    g.finish();
+}
+
+/// The whole folder pipeline (decode → batched network → encode, files written) on 16
+/// rendered 256×144 JPEG frames with an untrained net.
+fn folder_pipeline(c: &mut Criterion) {
+    let mut g = c.benchmark_group("folder_pipeline");
+    g.sample_size(10).measurement_time(Duration::from_secs(20));
+    let dir = tempfile::tempdir().unwrap();
+    let jobs: Vec<faststyle_infer::pipeline::Job> = (0..16)
+        .map(|i| {
+            let input = dir.path().join(format!("in/f{i:02}.jpg"));
+            std::fs::create_dir_all(input.parent().unwrap()).unwrap();
+            image_io::write_image(&input, &render_scene(256, 144, i)).unwrap();
+            faststyle_infer::pipeline::Job { input, output: dir.path().join(format!("out/f{i:02}.jpg")) }
+        })
+        .collect();
+    let model = dir.path().join("m.safetensors");
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = TransformerNet::new(vs.root(), &TransformerConfig::default());
+    let meta = faststyle_suite::corpus::sample_meta(TransformerConfig::default());
+    faststyle::checkpoint::save(&model, &vs, &meta, faststyle::StoreDtype::F32).unwrap();
+    for (device, dname) in devices() {
+        let choice = match device {
+            Device::Cuda(i) => faststyle::DeviceChoice::Cuda(i),
+            _ => faststyle::DeviceChoice::Cpu,
+        };
+        let st = faststyle_infer::Stylizer::load(Some(&model), choice).unwrap();
+        for batch in [1usize, 4] {
+            let opts = faststyle_infer::pipeline::PipelineOptions { batch, ..Default::default() };
+            g.bench_function(format!("folder_pipeline_16x256x144_b{batch}_{dname}"), |b| {
+                b.iter(|| faststyle_infer::pipeline::run(&st, &jobs, &opts, &|_, r| r.unwrap()))
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, transformer_forward, frame_io, folder_pipeline, train_step);
 criterion_main!(benches);

@@ -70,3 +70,25 @@ fn batched_pipeline_matches_one_at_a_time_and_keeps_names() {
         assert!(worst <= 2, "{name}: batched output differs by {worst} levels");
     }
 }
+
+#[test]
+fn reduced_precision_stays_close_to_fp32() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("in.png");
+    render_scene(48, 32, 4).save(&input).unwrap();
+    let run = |p: &str| {
+        let out = d.join(format!("{p}.png"));
+        let o = infer(&input, &out, &["--precision", p]);
+        assert!(o.status.success(), "{p}: {}", String::from_utf8_lossy(&o.stderr));
+        image::open(&out).unwrap().to_rgb8()
+    };
+    let full = run("fp32");
+    for p in ["bf16", "fp16"] {
+        let img = run(p);
+        let mean = full.as_raw().iter().zip(img.as_raw()).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
+            / full.as_raw().len() as f64;
+        eprintln!("{p} vs fp32: mean |Δ| {mean:.2} levels");
+        assert!(mean < 6.0, "{p} vs fp32: mean |Δ| {mean:.2}");
+    }
+}

@@ -50,6 +50,9 @@ pub struct StylizeArgs {
     /// Keep the input's colours: take only the stylized luminance (Gatys et al. 2016)
     #[arg(long)]
     pub preserve_color: bool,
+    /// Network precision: auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16
+    #[arg(long, default_value = "auto", value_parser = ["auto", "fp32", "fp16", "bf16"])]
+    pub precision: String,
     /// Frames per forward pass (consecutive frames of one size are batched)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub batch: u32,
@@ -78,6 +81,16 @@ impl StylizeArgs {
             }
             cfg
         })
+    }
+
+    /// The dtype `--precision` asks for on `device`.
+    pub fn precision_kind(&self, device: tch::Device) -> tch::Kind {
+        match self.precision.as_str() {
+            "fp16" => tch::Kind::Half,
+            "bf16" => tch::Kind::BFloat16,
+            "auto" if device.is_cuda() => tch::Kind::Half,
+            _ => tch::Kind::Float,
+        }
     }
 
     /// The output controls these flags ask for.

@@ -96,6 +96,16 @@ fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>,
     Ok(())
 }
 
+/// The checkpoint of `--model` (or the built-in one) on `--device`, with the controls, tiling
+/// and precision the flags ask for.
+fn stylizer(args: &StylizeArgs) -> Result<Stylizer> {
+    let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
+    st.controls = args.controls();
+    st.tile = args.tile_config();
+    st.set_precision(args.precision_kind(st.device));
+    Ok(st)
+}
+
 /// Applies `--threads` (libtorch intra-op) and `--io-threads` (the rayon pool that decodes and
 /// encodes).
 fn set_threads(args: &StylizeArgs) -> Result<()> {
@@ -117,8 +127,7 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
     let existing = ExistingOutputs::from_flags(args.overwrite, args.skip_existing);
     safety::check_output_is_not_input(input, output, meta.is_dir(), args.overwrite)?;
     if meta.is_dir() {
-        let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
-        st.controls = args.controls();
+        let st = stylizer(args)?;
         let opts =
             pipeline::PipelineOptions { batch: args.batch as usize, max_size: args.max_size, ..Default::default() };
         let report = stylize_folder(&st, input, output, &opts, existing)?;
@@ -161,9 +170,7 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
             }
             bail!("{}: the output exists; pass --overwrite to replace it", output.display());
         }
-        let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
-        st.controls = args.controls();
-        st.tile = args.tile_config();
+        let st = stylizer(args)?;
         let r = video::stylize_video(&st, input, output, args.batch as usize)?;
         let rate = |busy: f64| if busy > 0.0 { r.frames as f64 / busy } else { f64::INFINITY };
         eprintln!(
@@ -193,9 +200,7 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
                 ExistingOutputs::Overwrite => {}
             }
         }
-        let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
-        st.controls = args.controls();
-        st.tile = args.tile_config();
+        let st = stylizer(args)?;
         let (w, h) = st.stylize_file(input, output, args.max_size)?;
         eprintln!("wrote {} ({w}×{h})", output.display());
     }

@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use tch::Device;
+use tch::{Device, Kind, Tensor};
 use walkdir::WalkDir;
 
 /// A loaded checkpoint ready to stylize images.
@@ -27,6 +27,8 @@ pub struct Stylizer {
     pub controls: faststyle::Controls,
     /// Stylize images larger than a tile in blended overlapping tiles (default: whole).
     pub tile: Option<TileConfig>,
+    /// Dtype the network runs in (set with [`Stylizer::set_precision`]; default f32).
+    pub precision: Kind,
 }
 
 /// The checkpoint built into the binary: Starry Night, trained by this project's trainer on
@@ -51,7 +53,24 @@ impl Stylizer {
                 Checkpoint::from_file(&TensorFile::from_bytes(DEFAULT_MODEL_NAME, DEFAULT_MODEL.to_vec())?, device)?
             }
         };
-        Ok(Stylizer { checkpoint, device, controls: faststyle::Controls::default(), tile: None })
+        if let Device::Cuda(_) = device {
+            // Frame sizes repeat in folders and videos: let cuDNN pick the fastest algorithms.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        Ok(Stylizer {
+            checkpoint,
+            device,
+            controls: faststyle::Controls::default(),
+            tile: None,
+            precision: Kind::Float,
+        })
+    }
+
+    /// Runs the network in `kind` (`Float`, `Half` or `BFloat16`) from now on; inputs are
+    /// converted to it and outputs back to f32 before the controls are applied.
+    pub fn set_precision(&mut self, kind: Kind) {
+        self.checkpoint.vs.set_kind(kind);
+        self.precision = kind;
     }
 
     /// Stylizes one 8-bit RGB image; the result has the same size. Runs under `no_grad`,
@@ -91,8 +110,21 @@ impl Stylizer {
         for img in imgs {
             bytes.extend_from_slice(img.as_raw());
         }
-        let x = image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device);
-        let y = tch::no_grad(|| self.controls.apply(&x, &self.checkpoint.net.forward_inference(&x)));
+        let x = match self.device {
+            // Pinned host memory lets the copy to the GPU run asynchronously.
+            Device::Cuda(_) => {
+                let host = Tensor::from_data_size(&bytes, &[imgs.len() as i64, h as i64, w as i64, 3], Kind::Uint8);
+                host.pin_memory(self.device)
+                    .to_device_(self.device, Kind::Uint8, true, false)
+                    .permute([0, 3, 1, 2])
+                    .to_kind(Kind::Float)
+            }
+            _ => image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device),
+        };
+        let y = tch::no_grad(|| {
+            let y = self.checkpoint.net.forward_inference(&x.to_kind(self.precision)).to_kind(Kind::Float);
+            self.controls.apply(&x, &y)
+        });
         (0..imgs.len() as i64).map(|i| Ok(image_io::tensor_to_image(&y.get(i))?)).collect()
     }
 
@@ -145,6 +177,20 @@ pub fn output_path_for(input_root: &Path, file: &Path, output_root: &Path) -> Pa
         Ok(_) => out,
         Err(_) => out.with_extension("png"),
     }
+}
+
+/// The progress bar of folders and videos (frames done of `len`, frames/s, ETA) on a
+/// terminal; hidden otherwise.
+pub fn frame_bar(len: Option<u64>) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} frames [{elapsed_precise} < {eta_precise}] {per_sec}")
+            .expect("static template"),
+    );
+    bar
 }
 
 /// Result of stylizing a folder.
@@ -229,16 +275,7 @@ pub fn stylize_folder(
     if output.is_dir() {
         faststyle::fsutil::remove_stale_temp_files(output, true);
     }
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = ProgressBar::with_draw_target(Some(jobs.len() as u64), ProgressDrawTarget::stderr());
-        bar.set_style(
-            ProgressStyle::with_template("{bar:30} {pos}/{len} frames [{elapsed_precise} < {eta_precise}] {per_sec}")
-                .expect("static template"),
-        );
-        bar
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = frame_bar(Some(jobs.len() as u64));
     let jobs: Vec<Job> = jobs.into_iter().map(|(input, output)| Job { input, output }).collect();
     let on_done = |i: usize, r: Result<(), String>| {
         if let Err(why) = r {

@@ -36,6 +36,8 @@ pub struct VideoInfo {
     pub fps: String,
     /// Whether the file has an audio stream.
     pub has_audio: bool,
+    /// Frame count when the container records it (MP4 does; Matroska does not).
+    pub frames: Option<u64>,
 }
 
 fn tool(name: &str) -> Result<Command> {
@@ -56,7 +58,7 @@ fn tool(name: &str) -> Result<Command> {
 /// ffprobe is missing, or the file has no readable video stream (the error names the file).
 pub fn probe(path: &Path) -> Result<VideoInfo> {
     let out = tool("ffprobe")?
-        .args(["-v", "error", "-show_entries", "stream=codec_type,width,height,r_frame_rate", "-of", "json"])
+        .args(["-v", "error", "-show_entries", "stream=codec_type,width,height,r_frame_rate,nb_frames", "-of", "json"])
         .arg(path)
         .output()
         .context("running ffprobe")?;
@@ -75,7 +77,8 @@ pub fn probe(path: &Path) -> Result<VideoInfo> {
     };
     let fps = video["r_frame_rate"].as_str().filter(|r| !r.starts_with('0')).unwrap_or("25/1").to_string();
     let has_audio = streams.iter().any(|s| s["codec_type"] == "audio");
-    Ok(VideoInfo { width, height, fps, has_audio })
+    let frames = video["nb_frames"].as_str().and_then(|n| n.parse().ok()).filter(|&n| n > 0);
+    Ok(VideoInfo { width, height, fps, has_audio, frames })
 }
 
 /// What [`stylize_video`] did.
@@ -151,6 +154,7 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
     let mut encoder =
         Reaped(Some(enc.stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().context("starting ffmpeg to encode")?));
 
+    let bar = crate::stylize::frame_bar(info.frames);
     let start = Instant::now();
     let mut stages = StageTimes::default();
     let mut dec_out = decoder.0.as_mut().and_then(|c| c.stdout.take()).context("decoder stdout")?;
@@ -200,6 +204,7 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
             for o in outs {
                 tx_out.send(o).map_err(|_| anyhow::anyhow!("the encoder stopped early"))?;
                 frames += 1;
+                bar.inc(1);
             }
             Ok(())
         };
@@ -231,6 +236,7 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
         Ok(frames)
     });
 
+    bar.finish_and_clear();
     let finish = |child: &mut Reaped, what: &str| -> Result<()> {
         let c = child.0.take().expect("child present");
         let out = c.wait_with_output().with_context(|| format!("waiting for ffmpeg ({what})"))?;
