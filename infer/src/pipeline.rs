@@ -76,11 +76,11 @@ fn decode_one(job: &Job, max_size: Option<u32>) -> Result<RgbImage, String> {
     crate::stylize::read_fitted(&job.input, max_size).map_err(|e| e.to_string())
 }
 
-fn decode_stage(jobs: &[Job], opts: &PipelineOptions, tx: SyncSender<Decoded>) -> f64 {
+fn decode_stage(jobs: &[Job], opts: &PipelineOptions, decode: &Decoder<'_>, tx: SyncSender<Decoded>) -> f64 {
     let mut busy = 0.0;
     for (c, chunk) in jobs.chunks(opts.batch.max(1)).enumerate() {
         let t = Instant::now();
-        let decoded: Vec<Result<RgbImage, String>> = chunk.par_iter().map(|j| decode_one(j, opts.max_size)).collect();
+        let decoded: Vec<Result<RgbImage, String>> = chunk.par_iter().map(decode).collect();
         busy += t.elapsed().as_secs_f64();
         for (k, r) in decoded.into_iter().enumerate() {
             if tx.send((c * opts.batch.max(1) + k, r)).is_err() {
@@ -124,6 +124,11 @@ fn encode_stage(jobs: &[Job], rx: Receiver<Decoded>, report: &(dyn Fn(usize, Res
     busy
 }
 
+/// Reads one job's input (decode and `--max-size` resize).
+pub type Decoder<'a> = dyn Fn(&Job) -> Result<RgbImage, String> + Sync + 'a;
+/// Stylizes a batch of equally sized frames.
+pub type Compute<'a> = dyn FnMut(&[&RgbImage]) -> Result<Vec<RgbImage>> + 'a;
+
 /// Runs `jobs` through the pipeline with `st`. `report(i, result)` is called once per job
 /// as it finishes (from the encode thread), in any order.
 ///
@@ -134,6 +139,19 @@ pub fn run(
     st: &Stylizer,
     jobs: &[Job],
     opts: &PipelineOptions,
+    report: &(dyn Fn(usize, Result<(), String>) + Sync),
+) -> PipelineReport {
+    let max_size = opts.max_size;
+    run_with(jobs, opts, &|j: &Job| decode_one(j, max_size), &mut |imgs: &[&RgbImage]| st.stylize_batch(imgs), report)
+}
+
+/// [`run`] with the decode and compute stages given as functions (tests use this to watch
+/// how far decoding runs ahead of compute).
+pub fn run_with(
+    jobs: &[Job],
+    opts: &PipelineOptions,
+    decode: &Decoder<'_>,
+    compute_batch: &mut Compute<'_>,
     report: &(dyn Fn(usize, Result<(), String>) + Sync),
 ) -> PipelineReport {
     let start = Instant::now();
@@ -153,17 +171,17 @@ pub fn run(
     };
     let mut stages = StageTimes::default();
     std::thread::scope(|s| {
-        let decoder = s.spawn(|| decode_stage(jobs, opts, tx_dec));
+        let decoder = s.spawn(|| decode_stage(jobs, opts, decode, tx_dec));
         let encoder = s.spawn(|| encode_stage(jobs, rx_enc, &record));
         let mut compute = 0.0;
         let mut pending: Vec<(usize, RgbImage)> = Vec::with_capacity(batch);
-        let flush = |pending: &mut Vec<(usize, RgbImage)>, compute: &mut f64| -> bool {
+        let mut flush = |pending: &mut Vec<(usize, RgbImage)>, compute: &mut f64| -> bool {
             if pending.is_empty() {
                 return true;
             }
             let t = Instant::now();
             let imgs: Vec<&RgbImage> = pending.iter().map(|p| &p.1).collect();
-            let out = st.stylize_batch(&imgs);
+            let out = compute_batch(&imgs);
             *compute += t.elapsed().as_secs_f64();
             let ok = match out {
                 Ok(outs) => pending.drain(..).zip(outs).all(|((i, _), img)| tx_enc.send((i, Ok(img))).is_ok()),
@@ -200,4 +218,38 @@ pub fn run(
     });
     let (done, failed) = outcome.into_inner().expect("pipeline outcome");
     PipelineReport { done, failed, stages, seconds: start.elapsed().as_secs_f64() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Decoding never runs more than the queues and a batch or two ahead of compute,
+    /// however many frames there are: memory is bounded by the options, not the folder.
+    #[test]
+    fn decoding_stays_a_bounded_distance_ahead_of_compute() {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs: Vec<Job> = (0..300)
+            .map(|i| Job { input: format!("frame{i}").into(), output: dir.path().join(format!("o{i}.png")) })
+            .collect();
+        let opts = PipelineOptions { batch: 4, queue: 8, max_size: None };
+        let (decoded, computed, lead) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
+        let decode = |_: &Job| {
+            decoded.fetch_add(1, Ordering::SeqCst);
+            Ok(RgbImage::new(4, 4))
+        };
+        let mut compute = |imgs: &[&RgbImage]| {
+            let ahead = decoded.load(Ordering::SeqCst) - computed.load(Ordering::SeqCst);
+            lead.fetch_max(ahead, Ordering::SeqCst);
+            computed.fetch_add(imgs.len(), Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(2)); // compute is the slow stage
+            Ok(imgs.iter().map(|i| (*i).clone()).collect())
+        };
+        let r = run_with(&jobs, &opts, &decode, &mut compute, &|_, r| r.unwrap());
+        assert_eq!(r.done, 300);
+        // At most: the queue (8), the batch being gathered (4) and a decode chunk (4).
+        let lead = lead.load(Ordering::SeqCst);
+        assert!(lead <= opts.queue + 2 * opts.batch, "decode ran {lead} frames ahead");
+    }
 }
