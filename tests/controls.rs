@@ -4,20 +4,9 @@
 use faststyle::color::rgb_to_ycbcr;
 use faststyle::image_io::image_to_tensor;
 use faststyle::synthetic::render_scene;
-use faststyle_suite::bin;
+use faststyle_suite::infer_cpu as infer;
 use std::path::Path;
-use std::process::Command;
 use tch::{Device, Tensor};
-
-fn infer(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
-    let out = Command::new(bin("infer"))
-        .args(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--device", "cpu"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked at"));
-    out
-}
 
 fn load(p: &Path) -> Tensor {
     image_to_tensor(&image::open(p).unwrap().to_rgb8(), Device::Cpu)

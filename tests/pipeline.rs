@@ -2,19 +2,8 @@
 //! frame reported and skipped, stage rates in the summary, thread flags.
 
 use faststyle::synthetic::render_scene;
-use faststyle_suite::bin;
+use faststyle_suite::{infer_cpu as infer, infer_image, mean_abs_diff};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn infer(input: &Path, output: &Path, extra: &[&str]) -> Output {
-    let out = Command::new(bin("infer"))
-        .args(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--device", "cpu"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked at"));
-    out
-}
 
 fn files(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
@@ -77,17 +66,11 @@ fn reduced_precision_stays_close_to_fp32() {
     let d = dir.path();
     let input = d.join("in.png");
     render_scene(48, 32, 4).save(&input).unwrap();
-    let run = |p: &str| {
-        let out = d.join(format!("{p}.png"));
-        let o = infer(&input, &out, &["--precision", p]);
-        assert!(o.status.success(), "{p}: {}", String::from_utf8_lossy(&o.stderr));
-        image::open(&out).unwrap().to_rgb8()
-    };
+    let run = |p: &str| infer_image(&input, &d.join(format!("{p}.png")), &["--precision", p]);
     let full = run("fp32");
     for p in ["bf16", "fp16"] {
         let img = run(p);
-        let mean = full.as_raw().iter().zip(img.as_raw()).map(|(a, b)| a.abs_diff(*b) as f64).sum::<f64>()
-            / full.as_raw().len() as f64;
+        let mean = mean_abs_diff(&full, &img);
         eprintln!("{p} vs fp32: mean |Δ| {mean:.2} levels");
         assert!(mean < 6.0, "{p} vs fp32: mean |Δ| {mean:.2}");
     }

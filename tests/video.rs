@@ -3,7 +3,7 @@
 //! a bad file and a killed run leave no output that looks complete. `make test` installs
 //! ffmpeg (apt-get) where it is missing.
 
-use faststyle_suite::bin;
+use faststyle_suite::{bin, mean_abs_diff};
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -100,9 +100,7 @@ fn a_clip_with_odd_size_and_audio_becomes_h264_with_the_audio_copied() {
     let want = image::open(d.join("ref.png")).unwrap().to_rgb8();
     let got = first_frame(&out, &d.join("got.png"));
     let got = image::imageops::crop_imm(&got, 0, 0, 97, 61).to_image();
-    let mean = |a: &image::RgbImage, b: &image::RgbImage| {
-        a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| x.abs_diff(*y) as f64).sum::<f64>() / a.as_raw().len() as f64
-    };
+    let mean = mean_abs_diff;
     assert!(mean(&got, &want) < 12.0, "frame 1 vs stylized frame: {}", mean(&got, &want));
     assert!(mean(&got, &src) > 20.0, "frame 1 is stylized, not copied: {}", mean(&got, &src));
     assert!(std::fs::read_dir(d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".mp4.tmp")));

@@ -93,3 +93,29 @@ pub fn write_random_vgg(path: &Path, arch: VggArch, last: &str) {
     let idx = arch.layer_index(last).unwrap();
     faststyle::vgg::write_random_weights(path, arch, idx, 7).unwrap();
 }
+
+/// Runs `infer --input INPUT --output OUTPUT --device cpu EXTRA…` and returns its output,
+/// after checking it did not panic.
+pub fn infer_cpu(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
+    let out = std::process::Command::new(bin("infer"))
+        .args(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--device", "cpu"])
+        .args(extra)
+        .output()
+        .expect("infer runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked at"), "infer panicked:\n{stderr}");
+    out
+}
+
+/// [`infer_cpu`] that must succeed; returns the output image as RGB8.
+pub fn infer_image(input: &Path, output: &Path, extra: &[&str]) -> image::RgbImage {
+    let out = infer_cpu(input, output, extra);
+    assert!(out.status.success(), "infer {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    image::open(output).unwrap().to_rgb8()
+}
+
+/// Mean absolute difference of two equally sized RGB8 images, in levels.
+pub fn mean_abs_diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    assert_eq!(a.dimensions(), b.dimensions());
+    a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| x.abs_diff(*y) as f64).sum::<f64>() / a.as_raw().len() as f64
+}
