@@ -1,7 +1,7 @@
 //! Criterion benches of the TransformerNet forward pass and of one training step, on the CPU
 //! (and on CUDA when libtorch sees a device). Case names encode the parameters:
 //! `transformer_<dtype>_<H>x<W>_b<N>_<device>` (PE's forward, used in training),
-//! `transformer_infer_<dtype>_<H>x<W>_b<N>_<device>` (the inference path `infer` runs),
+//! `transformer_fast_<dtype>_<H>x<W>_b<N>_<device>` (the inference path `infer` runs),
 //! `frame_decode_encode_jpeg_<W>x<H>`, `folder_pipeline_<frames>x<W>x<H>_b<N>_<device>`,
 //! `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
 //! The device is synchronised before the clock is read (candle's benches do the same).
@@ -48,9 +48,9 @@ fn transformer_forward(c: &mut Criterion) {
                     y
                 })
             });
-            g.bench_function(format!("transformer_infer_f32_{h}x{w}_b{n}_{dname}"), |b| {
+            g.bench_function(format!("transformer_fast_f32_{h}x{w}_b{n}_{dname}"), |b| {
                 b.iter(|| {
-                    let y = tch::no_grad(|| net.forward_inference(&x));
+                    let y = tch::no_grad(|| net.forward_fast(&x));
                     sync(device);
                     y
                 })

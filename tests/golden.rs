@@ -31,9 +31,9 @@ fn transformer_net_matches_pytorch() {
     // The inference path (sub-pixel upsampling convs, channels-last deconv3) against the same
     // PyTorch outputs.
     for (x, want) in [("x_aligned", "y_aligned"), ("x_odd", "y_odd")] {
-        let y = tch::no_grad(|| net.forward_inference(&g[x]));
+        let y = tch::no_grad(|| net.forward_fast(&g[x]));
         let e = rel_err(&y, &g[want]);
-        assert!(e < TOL, "forward_inference on {x}: relative error {e:e}");
+        assert!(e < TOL, "forward_fast on {x}: relative error {e:e}");
     }
 }
 

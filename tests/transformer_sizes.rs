@@ -41,14 +41,48 @@ fn inference_path_matches_forward() {
     let vs = nn::VarStore::new(Device::Cpu);
     let net = TransformerNet::new(vs.root(), &TransformerConfig::default());
     fill_var_store(&vs);
-    let one = tch::no_grad(|| net.forward_inference(&(Tensor::rand([1, 3, 1, 1], (Kind::Float, Device::Cpu)) * 255.0)));
+    let one = tch::no_grad(|| net.forward_fast(&(Tensor::rand([1, 3, 1, 1], (Kind::Float, Device::Cpu)) * 255.0)));
     assert_eq!(one.size(), [1, 3, 1, 1]);
     assert!(bool::try_from(one.isfinite().all()).unwrap());
     for (n, h, w) in [(1, 3, 5), (1, 2, 9), (2, 13, 18), (1, 36, 64), (1, 255, 257)] {
         let x = Tensor::rand([n, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
-        let (a, b) = tch::no_grad(|| (net.forward(&x), net.forward_inference(&x)));
+        let (a, b) = tch::no_grad(|| (net.forward(&x), net.forward_fast(&x)));
         assert_eq!(b.size(), [n, 3, h, w]);
         let e = rel_err(&b, &a);
         assert!(e < 1e-5, "{n}×{h}×{w}: relative error {e:e}");
+    }
+}
+
+/// Training goes through `forward_fast`: its parameter gradients equal those of PE's
+/// `forward` (a loss that weights every output pixel differently).
+#[test]
+fn fast_path_gradients_match_forward() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let net = TransformerNet::new(vs.root(), &TransformerConfig::default());
+    fill_var_store(&vs);
+    let x = Tensor::rand([2, 3, 20, 28], (Kind::Float, Device::Cpu)) * 255.0;
+    let weights = Tensor::rand([2, 3, 20, 28], (Kind::Float, Device::Cpu));
+    let grads = |fast: bool| -> Vec<(String, Tensor)> {
+        for (_, v) in vs.variables() {
+            let mut g = v.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        let y = if fast { net.forward_fast(&x) } else { net.forward(&x) };
+        (y * &weights).sum(Kind::Float).backward();
+        let mut g: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (k, v.grad().copy())).collect();
+        g.sort_by(|a, b| a.0.cmp(&b.0));
+        g
+    };
+    let (a, b) = (grads(false), grads(true));
+    // Biases of convs followed by instance norm have an exactly-zero gradient (the norm
+    // removes a per-channel constant), so both sides hold rounding noise there: relative
+    // errors are taken against at least 1% of the largest gradient norm.
+    let norm = |t: &Tensor| t.norm().double_value(&[]);
+    let scale = a.iter().map(|(_, g)| norm(g)).fold(0.0, f64::max);
+    for ((name, ga), (_, gb)) in a.iter().zip(&b) {
+        let e = norm(&(gb - ga)) / norm(ga).max(0.01 * scale);
+        assert!(e < 1e-4, "{name}: gradient relative error {e:e}");
     }
 }

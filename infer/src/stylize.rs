@@ -122,7 +122,7 @@ impl Stylizer {
             _ => image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device),
         };
         let y = tch::no_grad(|| {
-            let y = self.checkpoint.net.forward_inference(&x.to_kind(self.precision)).to_kind(Kind::Float);
+            let y = self.checkpoint.net.forward_fast(&x.to_kind(self.precision)).to_kind(Kind::Float);
             self.controls.apply(&x, &y)
         });
         (0..imgs.len() as i64).map(|i| Ok(image_io::tensor_to_image(&y.get(i))?)).collect()

@@ -4,7 +4,6 @@
 use faststyle::image_io;
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};
-use tch::nn::Module;
 
 /// Gap between contact-sheet cells, pixels.
 pub const GAP: u32 = 4;
@@ -44,7 +43,7 @@ pub fn write_previews(
     std::fs::create_dir_all(&step_dir).map_err(|e| faststyle::Error::io(&step_dir, e))?;
     let mut outputs = Vec::with_capacity(inputs.len());
     for (i, (name, img)) in inputs.iter().enumerate() {
-        let y = tch::no_grad(|| net.forward(&image_io::image_to_tensor(img, device)));
+        let y = tch::no_grad(|| net.forward_fast(&image_io::image_to_tensor(img, device)));
         let out = image_io::tensor_to_image(&y)?;
         let stem = Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         image_io::write_image(&step_dir.join(format!("{i:02}_{stem}.jpg")), &out)?;

@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::Tensor;
 
 /// File name of the final checkpoint in the run folder.
@@ -247,7 +247,7 @@ fn validation_loss(
     for chunk in images.chunks(batch_size.max(1)) {
         let x =
             Tensor::cat(&chunk.iter().map(|(_, img)| image_io::image_to_tensor(img, device)).collect::<Vec<_>>(), 0);
-        let parts = tch::no_grad(|| objective.compute(&net.forward(&x), &x));
+        let parts = tch::no_grad(|| objective.compute(&net.forward_fast(&x), &x));
         for (s, t) in sums.iter_mut().zip([&parts.total, &parts.content, &parts.style, &parts.tv]) {
             *s += f64::try_from(t)? * chunk.len() as f64;
         }
@@ -495,7 +495,7 @@ pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> {
         };
         let lr = cfg.lr_at(step);
         let x = image_io::hwc_bytes_to_batch(&b.pixels, b.n, b.size, b.size, device);
-        let y = net.forward(&x);
+        let y = net.forward_fast(&x);
         let mut parts = objective.compute(&y, &x);
         if cfg.inject_nan_at_step == Some(step) {
             parts.total = &parts.total * f64::NAN;
