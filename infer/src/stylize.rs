@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 use walkdir::WalkDir;
 
 /// A loaded checkpoint ready to stylize images.
@@ -110,17 +110,7 @@ impl Stylizer {
         for img in imgs {
             bytes.extend_from_slice(img.as_raw());
         }
-        let x = match self.device {
-            // Pinned host memory lets the copy to the GPU run asynchronously.
-            Device::Cuda(_) => {
-                let host = Tensor::from_data_size(&bytes, &[imgs.len() as i64, h as i64, w as i64, 3], Kind::Uint8);
-                host.pin_memory(self.device)
-                    .to_device_(self.device, Kind::Uint8, true, false)
-                    .permute([0, 3, 1, 2])
-                    .to_kind(Kind::Float)
-            }
-            _ => image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device),
-        };
+        let x = image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device);
         let y = tch::no_grad(|| {
             let y = self.checkpoint.net.forward_fast(&x.to_kind(self.precision)).to_kind(Kind::Float);
             self.controls.apply(&x, &y)

@@ -181,13 +181,15 @@ pub fn image_to_tensor(img: &RgbImage, device: Device) -> Tensor {
 }
 
 /// Several equally sized images as one `[N, 3, H, W]` f32 batch (0–255) on `device`, from
-/// their packed HWC bytes (`N·H·W·3` bytes, image after image).
+/// their packed HWC bytes (`N·H·W·3` bytes, image after image). On CUDA the bytes go through
+/// pinned host memory with a non-blocking copy, and the float conversion runs on the GPU.
 pub fn hwc_bytes_to_batch(bytes: &[u8], n: usize, height: u32, width: u32, device: Device) -> Tensor {
-    Tensor::from_data_size(bytes, &[n as i64, height as i64, width as i64, 3], Kind::Uint8)
-        .to_device(device)
-        .permute([0, 3, 1, 2])
-        .to_kind(Kind::Float)
-        .contiguous()
+    let host = Tensor::from_data_size(bytes, &[n as i64, height as i64, width as i64, 3], Kind::Uint8);
+    let on_device = match device {
+        Device::Cuda(_) => host.pin_memory(device).to_device_(device, Kind::Uint8, true, false),
+        _ => host.to_device(device),
+    };
+    on_device.permute([0, 3, 1, 2]).to_kind(Kind::Float).contiguous()
 }
 
 /// A `[3, H, W]` or `[1, 3, H, W]` tensor of 0–255 values (any float dtype, any device) as
