@@ -132,23 +132,16 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
             pipeline::PipelineOptions { batch: args.batch as usize, max_size: args.max_size, ..Default::default() };
         let report = stylize_folder(&st, input, output, &opts, existing)?;
         let fps = report.done as f64 / report.seconds.max(1e-9);
-        let stage_fps = |s: f64| if s > 0.0 { report.done as f64 / s } else { f64::INFINITY };
         let kept = match report.skipped_existing {
             0 => String::new(),
             n => format!("; kept {n} existing output(s)"),
         };
         eprintln!(
-            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}; stage rates: decode {:.1}, compute \
-             {:.2}, encode {:.1} frames/s (busy {:.1} / {:.1} / {:.1} s)",
+            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}; {}",
             report.done,
             output.display(),
             report.seconds,
-            stage_fps(report.stages.decode),
-            stage_fps(report.stages.compute),
-            stage_fps(report.stages.encode),
-            report.stages.decode,
-            report.stages.compute,
-            report.stages.encode,
+            report.stages.summary(report.done),
         );
         if !report.failed.is_empty() {
             let total = report.failed.len() + report.done + report.skipped_existing;
@@ -163,42 +156,24 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
                 output.display()
             );
         }
-        if output.exists() && existing != ExistingOutputs::Overwrite {
-            if existing == ExistingOutputs::Skip {
-                eprintln!("kept existing {}", output.display());
-                return Ok(());
-            }
-            bail!("{}: the output exists; pass --overwrite to replace it", output.display());
+        if existing.keep_existing_file(output)? {
+            return Ok(());
         }
         let st = stylizer(args)?;
         let r = video::stylize_video(&st, input, output, args.batch as usize)?;
-        let rate = |busy: f64| if busy > 0.0 { r.frames as f64 / busy } else { f64::INFINITY };
         eprintln!(
-            "wrote {} ({} frames at {} fps{}) in {:.1} s ({:.2} frames/s); stage rates: decode {:.1}, compute {:.2}, \
-             encode {:.1} frames/s",
+            "wrote {} ({} frames at {} fps{}) in {:.1} s ({:.2} frames/s); {}",
             output.display(),
             r.frames,
             r.fps,
             if r.audio { ", audio copied" } else { "" },
             r.seconds,
             r.frames as f64 / r.seconds.max(1e-9),
-            rate(r.stages.decode),
-            rate(r.stages.compute),
-            rate(r.stages.encode),
+            r.stages.summary(r.frames),
         );
     } else {
-        if output.exists() {
-            match existing {
-                ExistingOutputs::Refuse => bail!(
-                    "{}: the output exists; pass --overwrite to replace it or --skip-existing to keep it",
-                    output.display()
-                ),
-                ExistingOutputs::Skip => {
-                    eprintln!("kept existing {}", output.display());
-                    return Ok(());
-                }
-                ExistingOutputs::Overwrite => {}
-            }
+        if existing.keep_existing_file(output)? {
+            return Ok(());
         }
         let st = stylizer(args)?;
         let (w, h) = st.stylize_file(input, output, args.max_size)?;

@@ -57,6 +57,22 @@ pub struct StageTimes {
     pub encode: f64,
 }
 
+impl StageTimes {
+    /// `stage rates: decode D, compute C, encode E frames/s (busy d / c / e s)` for `frames`.
+    pub fn summary(&self, frames: usize) -> String {
+        let rate = |busy: f64| if busy > 0.0 { frames as f64 / busy } else { f64::INFINITY };
+        format!(
+            "stage rates: decode {:.1}, compute {:.2}, encode {:.1} frames/s (busy {:.1} / {:.1} / {:.1} s)",
+            rate(self.decode),
+            rate(self.compute),
+            rate(self.encode),
+            self.decode,
+            self.compute,
+            self.encode
+        )
+    }
+}
+
 /// What the pipeline did.
 #[derive(Debug, Default)]
 pub struct PipelineReport {

@@ -27,6 +27,30 @@ impl ExistingOutputs {
     }
 }
 
+impl ExistingOutputs {
+    /// For one output file: `Ok(true)` when it exists and is to be kept (`--skip-existing`,
+    /// said on stderr), `Ok(false)` when the work should go ahead.
+    ///
+    /// # Errors
+    /// It exists and neither `--overwrite` nor `--skip-existing` was given.
+    pub fn keep_existing_file(self, output: &Path) -> Result<bool> {
+        if !output.exists() {
+            return Ok(false);
+        }
+        match self {
+            ExistingOutputs::Refuse => bail!(
+                "{}: the output exists; pass --overwrite to replace it or --skip-existing to keep it",
+                output.display()
+            ),
+            ExistingOutputs::Skip => {
+                eprintln!("kept existing {}", output.display());
+                Ok(true)
+            }
+            ExistingOutputs::Overwrite => Ok(false),
+        }
+    }
+}
+
 /// `p` made absolute with symbolic links resolved, also when it does not exist yet: the
 /// longest existing ancestor is canonicalised and the remaining components appended.
 pub fn resolved(p: &Path) -> PathBuf {
