@@ -8,8 +8,7 @@ use faststyle::tensor_file::{self, TensorFile};
 use faststyle::{Checkpoint, StoreDtype, TransformerConfig};
 use std::collections::HashMap;
 use std::ffi::OsStr;
-use std::path::{Path, PathBuf};
-use tch::nn::Module;
+use std::path::Path;
 use tch::{Device, Kind, Tensor};
 
 /// Input size of the export check: odd sides, so the padding path is exercised.
@@ -17,12 +16,6 @@ pub const EXPORT_CHECK_SIZE: (i64, i64) = (37, 53);
 /// Largest relative difference (max |a − b| / max |a|) accepted between the TorchScript
 /// module and faststyle on the check input.
 pub const EXPORT_TOLERANCE: f64 = 1e-4;
-
-/// A hidden temporary name beside `output` (renamed onto it when complete).
-fn temp_beside(output: &Path) -> PathBuf {
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    output.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
-}
 
 fn refuse_existing(output: &Path, overwrite: bool) -> Result<()> {
     if output.exists() && !overwrite {
@@ -47,34 +40,30 @@ pub fn export_torchscript(model: &Path, output: &Path, overwrite: bool) -> Resul
     let weights = dir.path().join("weights.safetensors");
     let tensors: Vec<(String, Tensor)> = ck.vs.variables().into_iter().collect();
     tensor_file::write(&weights, &tensors, &HashMap::new(), StoreDtype::F32)?;
-    let tmp = temp_beside(output);
+    // Deleted on any error below; renamed onto `output` once checked.
+    let tmp = faststyle::fsutil::temp_path_beside(output)?;
     let model_json = serde_json::to_string(&ck.meta.model)?;
-    let result = (|| -> Result<f64> {
-        python::run(
-            "export_torchscript.py",
-            python::EXPORT_SCRIPT,
-            &[weights.as_os_str(), OsStr::new(&model_json), tmp.as_os_str()],
-        )?;
-        let module = tch::CModule::load(&tmp).with_context(|| format!("loading the exported {}", tmp.display()))?;
-        let (h, w) = EXPORT_CHECK_SIZE;
-        tch::manual_seed(0);
-        let x = Tensor::rand([1, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
-        let (ours, theirs) = tch::no_grad(|| (ck.net.forward(&x), module.forward_ts(&[&x])));
-        let theirs = theirs.context("running the exported module")?;
-        if theirs.size() != ours.size() {
-            bail!("the exported module returned {:?} for {:?}", theirs.size(), x.size());
-        }
-        let diff = (&ours - &theirs).abs().max().double_value(&[]) / ours.abs().max().double_value(&[]).max(1e-12);
-        if diff.is_nan() || diff > EXPORT_TOLERANCE {
-            bail!("the exported module differs from faststyle by {diff:e} (relative), over {EXPORT_TOLERANCE:e}");
-        }
-        std::fs::rename(&tmp, output).with_context(|| format!("renaming onto {}", output.display()))?;
-        Ok(diff)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    python::run(
+        "export_torchscript.py",
+        python::EXPORT_SCRIPT,
+        &[weights.as_os_str(), OsStr::new(&model_json), tmp.as_os_str()],
+    )?;
+    let module = tch::CModule::load(&tmp).with_context(|| format!("loading the exported {}", tmp.display()))?;
+    let (h, w) = EXPORT_CHECK_SIZE;
+    tch::manual_seed(0);
+    let x = Tensor::rand([1, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
+    // Against what `infer` runs.
+    let (ours, theirs) = tch::no_grad(|| (ck.net.forward_fast(&x), module.forward_ts(&[&x])));
+    let theirs = theirs.context("running the exported module")?;
+    if theirs.size() != ours.size() {
+        bail!("the exported module returned {:?} for {:?}", theirs.size(), x.size());
     }
-    result
+    let diff = (&ours - &theirs).abs().max().double_value(&[]) / ours.abs().max().double_value(&[]).max(1e-12);
+    if diff.is_nan() || diff > EXPORT_TOLERANCE {
+        bail!("the exported module differs from faststyle by {diff:e} (relative), over {EXPORT_TOLERANCE:e}");
+    }
+    tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
+    Ok(diff)
 }
 
 /// What [`import_reference`] did.

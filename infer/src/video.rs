@@ -10,7 +10,7 @@ use crate::stylize::Stylizer;
 use anyhow::{bail, Context, Result};
 use image::RgbImage;
 use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::sync_channel;
 use std::time::Instant;
@@ -23,6 +23,17 @@ pub fn is_video(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| VIDEO_EXTENSIONS.iter().any(|v| v.eq_ignore_ascii_case(e)))
+}
+
+/// The ffmpeg muxer for an output file's extension (see [`VIDEO_EXTENSIONS`]).
+fn muxer_for(output: &Path) -> &'static str {
+    match output.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("mov") => "mov",
+        Some("mkv") => "matroska",
+        Some("webm") => "webm",
+        Some("avi") => "avi",
+        _ => "mp4",
+    }
 }
 
 /// What `ffprobe` says of a video's first video stream.
@@ -119,12 +130,14 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
     let info = probe(input)?;
     let (w, h) = (info.width, info.height);
     let frame_bytes = (w * h * 3) as usize;
-    let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("mp4").to_string();
-    let tmp: PathBuf = output.with_file_name(format!(".{name}.{}.tmp.{ext}", std::process::id()));
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        faststyle::fsutil::remove_stale_temp_files(dir, false);
     }
+    // Written under a temporary name (deleted on any failure), renamed when complete; the
+    // name has no video extension, so the container is named to ffmpeg explicitly.
+    let tmp = faststyle::fsutil::temp_path_beside(output)?;
+    let muxer = muxer_for(output);
 
     let mut decoder = Reaped(Some(
         tool("ffmpeg")?
@@ -149,6 +162,8 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
         "yuv420p",
         "-vf",
         "format=rgb24,pad=ceil(iw/2)*2:ceil(ih/2)*2,format=yuv420p",
+        "-f",
+        muxer,
     ])
     .arg(&tmp);
     let mut encoder =
@@ -245,27 +260,14 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
         }
         Ok(())
     };
-    let outcome = result.and_then(|frames| {
-        finish(&mut decoder, &format!("decoding {}", input.display()))?;
-        finish(&mut encoder, &format!("encoding {}", output.display()))?;
-        if frames == 0 {
-            bail!("{}: no frames could be read", input.display());
-        }
-        std::fs::rename(&tmp, output).with_context(|| format!("renaming onto {}", output.display()))?;
-        Ok(frames)
-    });
-    match outcome {
-        Ok(frames) => Ok(VideoReport {
-            frames,
-            seconds: start.elapsed().as_secs_f64(),
-            stages,
-            fps: info.fps,
-            audio: info.has_audio,
-        }),
-        Err(e) => {
-            drop(encoder);
-            let _ = std::fs::remove_file(&tmp);
-            Err(e)
-        }
+    // On any error below, `Reaped` kills the ffmpeg children and `TempPath` deletes the
+    // partial file, so nothing that looks complete is left.
+    let frames = result?;
+    finish(&mut decoder, &format!("decoding {}", input.display()))?;
+    finish(&mut encoder, &format!("encoding {}", output.display()))?;
+    if frames == 0 {
+        bail!("{}: no frames could be read", input.display());
     }
+    tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
+    Ok(VideoReport { frames, seconds: start.elapsed().as_secs_f64(), stages, fps: info.fps, audio: info.has_audio })
 }

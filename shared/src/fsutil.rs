@@ -10,17 +10,9 @@ use crate::error::{Error, Result};
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-/// Writes `path` atomically: `write` fills a buffered temporary file, which is flushed,
-/// synced to disk and renamed onto `path`. The parent folder must exist.
-///
-/// # Errors
-/// [`Error::Io`] naming `path` when the temporary file cannot be created, written, synced or
-/// renamed; errors returned by `write` are passed through. On any error the temporary file
-/// is removed and `path` is left untouched.
-pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
-where
-    F: FnOnce(&mut BufWriter<&mut std::fs::File>) -> Result<()>,
-{
+/// A new empty temporary file beside `path`, named `.NAME.PID.XXXXXX.tmp` (the name
+/// [`remove_stale_temp_files`] recognises), created with the usual `0666 & !umask` mode.
+fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -32,7 +24,31 @@ where
     // tempfile creates private (0600) files; the finished file gets the usual 0666 & !umask.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    let mut tmp = builder.tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    builder.tempfile_in(dir).map_err(|e| Error::io(path, e))
+}
+
+/// A temporary path beside `path` for a file some other program writes (ffmpeg, PyTorch):
+/// deleted when dropped, or renamed onto `path` with `TempPath::persist` once complete. A
+/// process killed before either leaves a file [`remove_stale_temp_files`] cleans up.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when the folder does not allow creating it.
+pub fn temp_path_beside(path: &Path) -> Result<tempfile::TempPath> {
+    Ok(temp_file_beside(path)?.into_temp_path())
+}
+
+/// Writes `path` atomically: `write` fills a buffered temporary file, which is flushed,
+/// synced to disk and renamed onto `path`. The parent folder must exist.
+///
+/// # Errors
+/// [`Error::Io`] naming `path` when the temporary file cannot be created, written, synced or
+/// renamed; errors returned by `write` are passed through. On any error the temporary file
+/// is removed and `path` is left untouched.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut BufWriter<&mut std::fs::File>) -> Result<()>,
+{
+    let mut tmp = temp_file_beside(path)?;
     {
         let mut w = BufWriter::new(tmp.as_file_mut());
         write(&mut w)?;
