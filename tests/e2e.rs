@@ -2,8 +2,8 @@
 //! `infer` on a folder (nested, odd sizes, several formats) and `infer inspect`.
 
 use faststyle::synthetic::render_scene;
-use faststyle::VggArch;
-use faststyle_suite::{bin, write_random_vgg, write_scenes};
+use faststyle_suite::train_fixture::{with_flags, TrainFixture};
+use faststyle_suite::{bin, write_scenes};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -20,45 +20,11 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn train_then_stylize_a_folder() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    write_scenes(&d.join("data/a"), 4, 64, 48, 0);
-    write_scenes(&d.join("data/b"), 3, 40, 56, 10);
-    std::fs::write(d.join("data/broken.jpg"), b"not a jpeg").unwrap();
-    render_scene(80, 60, 42).save(d.join("style.png")).unwrap();
-    write_random_vgg(&d.join("vgg.safetensors"), VggArch::Vgg16, "relu2_2");
+    let fx = TrainFixture::new();
+    let d = fx.path("");
     let run_dir = d.join("run");
-
-    let out = run(Command::new(bin("trainer")).args([
-        "--dataset",
-        d.join("data").to_str().unwrap(),
-        "--style",
-        d.join("style.png").to_str().unwrap(),
-        "--vgg",
-        d.join("vgg.safetensors").to_str().unwrap(),
-        "--vgg-arch",
-        "vgg16",
-        "--preprocessing",
-        "torchvision",
-        "--content-layers",
-        "relu2_2",
-        "--style-layers",
-        "relu1_2,relu2_2",
-        "--steps",
-        "4",
-        "--batch-size",
-        "2",
-        "--image-size",
-        "32",
-        "--checkpoint-every",
-        "2",
-        "--log-every",
-        "1",
-        "--device",
-        "cpu",
-        "--out",
-        run_dir.to_str().unwrap(),
-    ]));
+    let args = with_flags(fx.args("run", 4), &["--checkpoint-every", "2"]);
+    let out = run(Command::new(bin("trainer")).args(&args));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "trainer failed:\n{stderr}");
     assert!(stderr.contains("broken.jpg") && stderr.contains("skipped 1 unusable"), "{stderr}");

@@ -3,85 +3,12 @@
 //! prepared dataset cache and `trainer plot`. Every test runs the `trainer` binary on CPU
 //! with generated images and random VGG16 weights up to relu2_2 (32 px crops, batch 2).
 
-use faststyle::synthetic::render_scene;
-use faststyle::VggArch;
-use faststyle_suite::{bin, read_tensors, write_random_vgg, write_scenes};
+use faststyle_suite::train_fixture::{with_flags, TrainFixture};
+use faststyle_suite::{bin, read_tensors, write_scenes};
 use faststyle_trainer::cache::Cache;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-/// A dataset folder (12 scenes plus a broken file), a style image and VGG weights.
-struct Fixture {
-    dir: tempfile::TempDir,
-}
-
-impl Fixture {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path();
-        write_scenes(&d.join("data/a"), 7, 64, 48, 0);
-        write_scenes(&d.join("data/b"), 5, 40, 56, 20);
-        std::fs::write(d.join("data/broken.jpg"), b"not a jpeg").unwrap();
-        render_scene(80, 60, 42).save(d.join("style.png")).unwrap();
-        write_random_vgg(&d.join("vgg.safetensors"), VggArch::Vgg16, "relu2_2");
-        Fixture { dir }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.dir.path().join(rel)
-    }
-
-    /// Trainer arguments for a new run into `run` (relative to the fixture) for `steps`.
-    fn args(&self, run: &str, steps: u64) -> Vec<String> {
-        let p = |rel: &str| self.path(rel).to_string_lossy().into_owned();
-        [
-            "--dataset",
-            &p("data"),
-            "--style",
-            &p("style.png"),
-            "--vgg",
-            &p("vgg.safetensors"),
-            "--vgg-arch",
-            "vgg16",
-            "--preprocessing",
-            "torchvision",
-            "--content-layers",
-            "relu2_2",
-            "--style-layers",
-            "relu1_2,relu2_2",
-            "--batch-size",
-            "2",
-            "--image-size",
-            "32",
-            "--log-every",
-            "1",
-            "--preview-images",
-            "2",
-            "--device",
-            "cpu",
-            "--seed",
-            "11",
-            "--steps",
-            &steps.to_string(),
-            "--out",
-            &p(run),
-        ]
-        .map(String::from)
-        .to_vec()
-    }
-}
-
-/// `args` with each `--flag value` pair of `more` replacing the flag's value or appended.
-fn with(mut args: Vec<String>, more: &[&str]) -> Vec<String> {
-    for pair in more.chunks(2) {
-        match args.iter().position(|a| a == pair[0]) {
-            Some(i) => args[i + 1] = pair[1].to_string(),
-            None => args.extend(pair.iter().map(|s| s.to_string())),
-        }
-    }
-    args
-}
 
 fn trainer(args: &[String]) -> Output {
     let out = Command::new(bin("trainer")).args(args).output().expect("trainer runs");
@@ -157,10 +84,10 @@ fn max_abs_diff(a: &Path, b: &Path) -> f64 {
 
 #[test]
 fn two_n_steps_straight_equal_n_steps_then_resume_then_n_more() {
-    let fx = Fixture::new();
+    let fx = TrainFixture::new();
     // N = 4: straight to 8, checkpointing at 4 (so both runs validate at the same steps).
-    ok(&trainer(&with(fx.args("straight", 8), &["--checkpoint-every", "4"])));
-    ok(&trainer(&with(fx.args("split", 4), &["--checkpoint-every", "4"])));
+    ok(&trainer(&with_flags(fx.args("straight", 8), &["--checkpoint-every", "4"])));
+    ok(&trainer(&with_flags(fx.args("split", 4), &["--checkpoint-every", "4"])));
     let resumed = ok(&trainer(&[
         "--resume".into(),
         fx.path("split").to_string_lossy().into_owned(),
@@ -189,8 +116,8 @@ fn two_n_steps_straight_equal_n_steps_then_resume_then_n_more() {
 
 #[test]
 fn resume_refuses_a_changed_config_unless_forced_and_allows_more_steps() {
-    let fx = Fixture::new();
-    ok(&trainer(&with(fx.args("run", 2), &["--checkpoint-every", "0"])));
+    let fx = TrainFixture::new();
+    ok(&trainer(&with_flags(fx.args("run", 2), &["--checkpoint-every", "0"])));
     let run = fx.path("run").to_string_lossy().into_owned();
     let out = trainer(&["--resume".into(), run.clone(), "--steps".into(), "3".into(), "--lr".into(), "0.01".into()]);
     let stderr = text(&out.stderr);
@@ -223,9 +150,9 @@ fn resume_refuses_a_changed_config_unless_forced_and_allows_more_steps() {
 #[test]
 fn a_signal_during_training_leaves_a_resumable_checkpoint() {
     for sig in ["-INT", "-TERM"] {
-        let fx = Fixture::new();
+        let fx = TrainFixture::new();
         let run = fx.path("run");
-        let mut child = spawn_trainer(&with(fx.args("run", 100_000), &["--checkpoint-every", "0"]), &[]);
+        let mut child = spawn_trainer(&with_flags(fx.args("run", 100_000), &["--checkpoint-every", "0"]), &[]);
         wait_until("three training steps", Duration::from_secs(120), || train_steps(&run).len() >= 3);
         signal(&child, sig);
         let start = Instant::now();
@@ -260,12 +187,12 @@ fn a_signal_during_training_leaves_a_resumable_checkpoint() {
 
 #[test]
 fn kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable() {
-    let fx = Fixture::new();
+    let fx = TrainFixture::new();
     let run = fx.path("run");
     // Hold every atomic write open for 400 ms between writing the temp file and renaming it,
     // so the kill lands inside the write of checkpoint 2.
     let mut child = spawn_trainer(
-        &with(fx.args("run", 100), &["--checkpoint-every", "1", "--preview-images", "0"]),
+        &with_flags(fx.args("run", 100), &["--checkpoint-every", "1", "--preview-images", "0"]),
         &[(faststyle::fsutil::FAULT_DELAY_ENV, "400")],
     );
     let temp_of_second = |run: &Path| {
@@ -297,9 +224,9 @@ fn kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable() {
 
 #[test]
 fn a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
-    let fx = Fixture::new();
+    let fx = TrainFixture::new();
     let run = fx.path("run");
-    let out = trainer(&with(fx.args("run", 6), &["--checkpoint-every", "2", "--inject-nan-at-step", "3"]));
+    let out = trainer(&with_flags(fx.args("run", 6), &["--checkpoint-every", "2", "--inject-nan-at-step", "3"]));
     let stderr = text(&out.stderr);
     assert!(!out.status.success(), "a NaN loss must fail the run");
     assert!(stderr.contains("non-finite at step 3"), "{stderr}");
@@ -313,9 +240,9 @@ fn a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_chec
 
 #[test]
 fn only_the_newest_k_periodic_checkpoints_are_kept_plus_final() {
-    let fx = Fixture::new();
+    let fx = TrainFixture::new();
     let run = fx.path("run");
-    let stderr = ok(&trainer(&with(
+    let stderr = ok(&trainer(&with_flags(
         fx.args("run", 7),
         &["--checkpoint-every", "1", "--keep-checkpoints", "2", "--preview-images", "1"],
     )));
@@ -337,9 +264,9 @@ fn only_the_newest_k_periodic_checkpoints_are_kept_plus_final() {
 
 #[test]
 fn lr_decays_on_schedule() {
-    let fx = Fixture::new();
+    let fx = TrainFixture::new();
     let run = fx.path("run");
-    ok(&trainer(&with(fx.args("run", 5), &["--lr-decay-every", "2", "--lr-decay-factor", "0.5"])));
+    ok(&trainer(&with_flags(fx.args("run", 5), &["--lr-decay-every", "2", "--lr-decay-factor", "0.5"])));
     let lrs: Vec<f64> = std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -353,7 +280,7 @@ fn lr_decays_on_schedule() {
 
 #[test]
 fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
-    let fx = Fixture::new();
+    let fx = TrainFixture::new();
     let cache = fx.path("cache.bin");
     let out = trainer(&[
         "prepare".into(),
@@ -421,8 +348,8 @@ fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
 
 #[test]
 fn trainer_plot_draws_the_loss_curves_of_a_run() {
-    let fx = Fixture::new();
-    ok(&trainer(&with(fx.args("run", 3), &["--checkpoint-every", "0", "--preview-images", "0"])));
+    let fx = TrainFixture::new();
+    ok(&trainer(&with_flags(fx.args("run", 3), &["--checkpoint-every", "0", "--preview-images", "0"])));
     let png = fx.path("plot.png");
     let out = trainer(&[
         "plot".into(),

@@ -4,6 +4,7 @@
 //! comes from outside the repository.
 
 pub mod corpus;
+pub mod train_fixture;
 
 use faststyle::synthetic::render_scene;
 use faststyle::VggArch;
