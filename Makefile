@@ -1,5 +1,7 @@
 # faststyle: every target sets up a fresh machine by itself (venv with torch, then cargo).
-#   make test            set up, build, run every test (CPU)
+#   make test            set up, build, run every test (CPU); with ../shared/data present,
+#                        the real-data tests as well
+#   make test-real       only the real-data tests (#[ignore]d; they read ../shared/data)
 #   make demo            set up, build, stylize a rendered test scene with the shipped model
 #   make demo INPUT=photo.jpg [OUTPUT=out.jpg]
 #   make lint            cargo fmt --check and clippy -D warnings
@@ -19,7 +21,7 @@ export LIBTORCH_USE_PYTORCH := 1
 # One profile for tests, demo and benches, so the workspace is compiled once.
 CARGO_FLAGS := --release --locked
 
-.PHONY: setup build test demo lint golden bench fuzz clean ffmpeg
+.PHONY: setup build test test-real demo lint golden bench fuzz clean ffmpeg
 
 $(VENV)/.ready: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,14 +41,24 @@ ffmpeg:
 	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null); } || \
 	  echo "warning: ffmpeg is missing and could not be installed; install it (apt-get install ffmpeg) for the video tests"
 
+# Real photos and weights beside the checkout (never committed); tests that read them are
+# #[ignore]d, so a plain `cargo test` never passes by skipping them silently.
+REAL_DATA ?= ../shared/data
+
 test: setup ffmpeg
 	cargo test $(CARGO_FLAGS) --workspace
+	@if [ -d "$(REAL_DATA)" ]; then $(MAKE) --no-print-directory test-real; \
+	else echo "note: $(REAL_DATA) is absent, so the real-data tests (make test-real) were not run"; fi
+
+test-real: setup
+	cargo test $(CARGO_FLAGS) --workspace -- --ignored
 
 demo: build
 	target/release/infer demo $(if $(INPUT),--input "$(INPUT)") $(if $(OUTPUT),--output "$(OUTPUT)")
 
 lint: setup
 	cargo fmt --all --check
+	$(PYTHON) .ci/module_graph.py --quiet
 	cargo clippy $(CARGO_FLAGS) --workspace --all-targets -- -D warnings
 
 bench: setup

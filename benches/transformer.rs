@@ -142,7 +142,9 @@ fn folder_pipeline(c: &mut Criterion) {
         for batch in [1usize, 4] {
             let opts = faststyle_infer::pipeline::PipelineOptions { batch, ..Default::default() };
             g.bench_function(format!("folder_pipeline_16x256x144_b{batch}_{dname}"), |b| {
-                b.iter(|| faststyle_infer::pipeline::run(&st, &jobs, &opts, &|_, r| r.unwrap()))
+                b.iter(|| {
+                    faststyle_infer::stylize::stylize_jobs(&st, &jobs, &opts, &|_, r| assert!(r.is_ok())).unwrap()
+                })
             });
         }
     }

@@ -1,6 +1,7 @@
 """The PyTorch reference side of faststyle's checks and benchmarks, in plain eager PyTorch.
 
-Written from ../shared/DESIGN.md, independently of the Rust code:
+Written from Johnson et al. 2016, the PyTorch reference example and torchvision's VGG,
+independently of the Rust code:
   - TransformerNet as in pytorch/examples fast_neural_style ("PE"): reflection padding, affine
     InstanceNorm2d, nearest x2 upsample + conv; state_dict keys as PE's (conv1.conv2d.weight ...).
   - VGG16/VGG19 `features` numbered as torchvision, cut after the deepest tap.

@@ -6,7 +6,7 @@
 // (`DEP_TCH_LIBTORCH_LIB`, which only reaches crates that depend on `torch-sys` directly).
 // The same file is the build script of every crate that produces executables: the `trainer`
 // and `infer` binaries, and the test and bench executables of `faststyle` and the root suite.
-// See ../shared/gpu/README.md.
+// (Without it, CUDA is never seen on a GPU machine: the README's GPU section.)
 
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");

@@ -4,7 +4,8 @@
 use faststyle::checkpoint::{self, CheckpointMeta};
 use faststyle::{Checkpoint, Error, StoreDtype, TransformerConfig};
 use faststyle_suite::corpus::{sample_meta as meta, sample_store as trained_store, write_checkpoint_corpus};
-use faststyle_suite::rel_err;
+use faststyle_suite::{bin, rel_err, run};
+use std::process::Command;
 use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
 
@@ -70,20 +71,26 @@ fn every_bad_checkpoint_is_refused_naming_the_file_and_the_problem() {
     }
 }
 
+/// A save that fails part-way through writing the file leaves the previous checkpoint at
+/// the same path byte for byte, and no temporary file. The failure is real: `infer convert`
+/// writes a 6.7 MB F32 checkpoint over a 3.4 MB F16 one under a 1 MiB file-size limit
+/// (`ulimit -f`, SIGXFSZ ignored), so its write returns EFBIG after the first megabyte.
 #[test]
 fn a_failed_save_leaves_the_previous_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let p = dir.path().join("ck.safetensors");
+    let (p, src) = (dir.path().join("ck.safetensors"), dir.path().join("src.safetensors"));
     let vs = trained_store();
-    checkpoint::save(&p, &vs, &meta(TransformerConfig::default()), StoreDtype::F32).unwrap();
+    checkpoint::save(&p, &vs, &meta(TransformerConfig::default()), StoreDtype::F16).unwrap();
+    checkpoint::save(&src, &vs, &meta(TransformerConfig::default()), StoreDtype::F32).unwrap();
     let before = std::fs::read(&p).unwrap();
-    // Saving into a folder that does not exist fails before touching the target.
-    assert!(checkpoint::save(
-        &dir.path().join("nope/ck.safetensors"),
-        &vs,
-        &meta(TransformerConfig::default()),
-        StoreDtype::F32
-    )
-    .is_err());
-    assert_eq!(std::fs::read(&p).unwrap(), before);
+    let script = r#"trap '' XFSZ; ulimit -f 1024 && exec "$0" convert "$1" -o "$2" --dtype f32"#;
+    let ran = run(Command::new("sh").args(["-c", script]).arg(bin("infer")).arg(&src).arg(&p));
+    assert!(!ran.ok(), "the save must fail under the limit:\n{}", ran.stderr);
+    assert!(ran.stderr.contains(&p.display().to_string()) && ran.stderr.contains("File too large"), "{}", ran.stderr);
+    assert_eq!(std::fs::read(&p).unwrap(), before, "the previous checkpoint changed");
+    let mut names: Vec<String> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["ck.safetensors", "src.safetensors"], "a temporary file was left");
+    Checkpoint::load(&p, Device::Cpu).unwrap();
 }

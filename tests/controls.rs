@@ -25,7 +25,7 @@ fn strength_blends_and_preserve_color_keeps_the_input_chroma() {
     let run = |name: &str, extra: &[&str]| {
         let out = d.join(name);
         let o = infer(&input, &out, extra);
-        assert!(o.status.success(), "{name}: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(o.status.success(), "{name}: {}", o.stderr.clone());
         load(&out)
     };
     let (x, full) = (load(&input), run("full.png", &[]));
@@ -55,7 +55,7 @@ fn strength_blends_and_preserve_color_keeps_the_input_chroma() {
     // Values outside 0..1 are refused.
     for bad in ["1.5", "-0.1", "lots"] {
         let o = infer(&input, &d.join("bad.png"), &[&format!("--strength={bad}")]);
-        let stderr = String::from_utf8_lossy(&o.stderr);
+        let stderr = o.stderr.clone();
         assert!(!o.status.success() && stderr.contains("--strength"), "{bad}: {stderr}");
     }
 }

@@ -1,7 +1,10 @@
 //! The training loader skips unreadable files: each is reported once and counted.
 
+use faststyle::image_io::{list_images, ImageListing as Listing};
+use faststyle::progress::Reporter;
 use faststyle_suite::write_scenes;
-use faststyle_trainer::dataset::{list_images, DatasetError, Listing, Loader, LoaderConfig, Reporter, Source};
+use faststyle_trainer::dataset::{DatasetError, Loader, LoaderConfig};
+use faststyle_trainer::source::Source;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -64,7 +67,7 @@ fn an_empty_folder_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("readme.txt"), b"no images").unwrap();
     let err = list_images(dir.path()).unwrap_err();
-    assert!(matches!(err, DatasetError::Empty { .. }), "{err}");
+    assert!(matches!(err, faststyle::Error::NoImages { .. }), "{err}");
 }
 
 #[test]

@@ -3,20 +3,9 @@
 
 use faststyle::synthetic::render_scene;
 use faststyle_suite::train_fixture::{with_flags, TrainFixture};
-use faststyle_suite::{bin, write_scenes};
+use faststyle_suite::{bin, run, write_scenes};
 use std::path::Path;
-use std::process::{Command, Output};
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().expect("binary runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked at"), "panic:\n{stderr}");
-    out
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
+use std::process::Command;
 
 #[test]
 fn train_then_stylize_a_folder() {
@@ -25,7 +14,7 @@ fn train_then_stylize_a_folder() {
     let run_dir = d.join("run");
     let args = with_flags(fx.args("run", 4), &["--checkpoint-every", "2"]);
     let out = run(Command::new(bin("trainer")).args(&args));
-    let stderr = text(&out.stderr);
+    let stderr = out.stderr.clone();
     assert!(out.status.success(), "trainer failed:\n{stderr}");
     assert!(stderr.contains("broken.jpg") && stderr.contains("skipped 1 unusable"), "{stderr}");
     for f in ["final.safetensors", "checkpoint_000002.safetensors", "metrics.jsonl", "config.json"] {
@@ -61,7 +50,7 @@ fn train_then_stylize_a_folder() {
         "--device",
         "cpu",
     ]));
-    assert!(out.status.success(), "infer failed:\n{}", text(&out.stderr));
+    assert!(out.status.success(), "infer failed:\n{}", out.stderr.clone());
     for (name, size) in [("f1.png", (33, 17)), ("sub/f2.jpg", (20, 30)), ("sub/f3.png", (45, 23))] {
         let img = image::open(styled.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!((img.width(), img.height()), size, "{name}");
@@ -80,12 +69,12 @@ fn train_then_stylize_a_folder() {
         "--device",
         "cpu",
     ]));
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.status.success(), "{}", out.stderr.clone());
     let img = image::open(&single).unwrap();
     assert_eq!((img.width(), img.height()), (30, 15));
 
     let out = run(Command::new(bin("infer")).args(["inspect", model.to_str().unwrap()]));
-    let stdout = text(&out.stdout);
+    let stdout = out.stdout.clone();
     assert!(
         out.status.success() && stdout.contains("style.png") && stdout.contains("step:              4"),
         "{stdout}"
@@ -110,7 +99,7 @@ fn a_bad_file_in_a_folder_is_skipped_and_the_rest_done() {
         "--device",
         "cpu",
     ]));
-    let stderr = text(&out.stderr);
+    let stderr = out.stderr.clone();
     assert!(!out.status.success(), "a failed file must make the exit status non-zero");
     assert!(stderr.contains("zzz_bad.png") && stderr.contains("1 of 4 file(s) could not be stylized"), "{stderr}");
     assert_eq!(std::fs::read_dir(d.join("out")).unwrap().count(), 3);

@@ -5,15 +5,9 @@
 use faststyle::image_io::read_rgb;
 use faststyle::VggArch;
 use faststyle_suite::corpus::{make_unreadable, write_checkpoint_corpus, write_image_corpus, Expect};
-use faststyle_suite::{bin, write_random_vgg};
+use faststyle_suite::{bin, infer_cpu, run, write_random_vgg};
 use std::process::Command;
 use std::time::{Duration, Instant};
-
-fn stderr_of(out: &std::process::Output) -> String {
-    let s = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!s.contains("panicked at"), "a binary panicked:\n{s}");
-    s
-}
 
 #[test]
 fn every_case_decodes_upright_or_is_refused_naming_the_file() {
@@ -56,12 +50,9 @@ fn infer_does_the_good_files_and_reports_each_bad_one() {
     std::fs::create_dir(&input).unwrap();
     let cases = write_image_corpus(&input);
     let out = dir.path().join("styled");
-    let run = Command::new(bin("infer"))
-        .args(["--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
-    let err = stderr_of(&run);
-    assert!(!run.status.success(), "bad files must make the exit status non-zero");
+    let ran = infer_cpu(&input, &out, &[]);
+    let err = ran.stderr.clone();
+    assert!(!ran.status.success(), "bad files must make the exit status non-zero");
     let bad = cases.iter().filter(|c| c.expect == Expect::Refused).count();
     assert!(err.contains(&format!("{bad} of {} file(s) could not be stylized", cases.len())), "{err}");
     for case in &cases {
@@ -93,7 +84,7 @@ fn trainer_skips_each_bad_file_once_and_counts_them() {
     let vgg = dir.path().join("vgg.safetensors");
     write_random_vgg(&vgg, VggArch::Vgg16, "relu2_2");
     // 12 steps × 2 images = 24 draws from 14 good images: every file is tried, some twice.
-    let run = Command::new(bin("trainer"))
+    let ran = run(Command::new(bin("trainer"))
         .args(["--dataset", data.to_str().unwrap(), "--style", style.to_str().unwrap(), "--vgg", vgg.to_str().unwrap()])
         .args([
             "--content-layers",
@@ -106,11 +97,9 @@ fn trainer_skips_each_bad_file_once_and_counts_them() {
             "2",
         ])
         .args(["--image-size", "16", "--log-every", "100", "--checkpoint-every", "0", "--device", "cpu"])
-        .args(["--out", dir.path().join("run").to_str().unwrap()])
-        .output()
-        .unwrap();
-    let err = stderr_of(&run);
-    assert!(run.status.success(), "{err}");
+        .args(["--out", dir.path().join("run").to_str().unwrap()]));
+    let err = ran.stderr.clone();
+    assert!(ran.status.success(), "{err}");
     assert!(err.contains(&format!("skipped {bad} unusable image file(s)")), "{err}");
     for case in cases.iter().filter(skipped) {
         let name = case.path.file_name().unwrap().to_string_lossy();
@@ -133,12 +122,9 @@ fn an_unreadable_file_is_reported_and_skipped() {
         return;
     }
     let out = dir.path().join("out");
-    let run = Command::new(bin("infer"))
-        .args(["--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--device", "cpu"])
-        .output()
-        .unwrap();
-    let err = stderr_of(&run);
-    assert!(!run.status.success() && err.contains("locked.png") && err.contains("1 of 3"), "{err}");
+    let ran = infer_cpu(&input, &out, &[]);
+    let err = ran.stderr.clone();
+    assert!(!ran.status.success() && err.contains("locked.png") && err.contains("1 of 3"), "{err}");
     assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2);
 }
 
@@ -162,9 +148,9 @@ fn infer_refuses_every_bad_checkpoint_naming_file_and_problem() {
             ],
             vec!["inspect", case.path.to_str().unwrap()],
         ] {
-            let run = Command::new(bin("infer")).args(&args).output().unwrap();
-            let err = stderr_of(&run);
-            assert_eq!(run.status.code(), Some(1), "{} ({}): {err}", case.what, args[0]);
+            let ran = run(Command::new(bin("infer")).args(&args));
+            let err = ran.stderr.clone();
+            assert_eq!(ran.status.code(), Some(1), "{} ({}): {err}", case.what, args[0]);
             assert!(
                 err.contains(&case.path.display().to_string()) && err.contains(case.needle),
                 "{}: {err}",

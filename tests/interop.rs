@@ -5,9 +5,9 @@
 use faststyle::checkpoint::save;
 use faststyle::{Checkpoint, StoreDtype, TransformerNet};
 use faststyle_suite::corpus::sample_meta;
-use faststyle_suite::{bin, fill_var_store, read_tensors};
+use faststyle_suite::{fill_var_store, read_tensors, run, run_bin};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use tch::nn::Module;
 use tch::{Device, Kind, Tensor};
 
@@ -17,16 +17,6 @@ fn python() -> PathBuf {
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn infer(args: &[&str]) -> Output {
-    let out = Command::new(bin("infer")).args(args).output().unwrap();
-    assert!(!text(&out.stderr).contains("panicked at"), "{}", text(&out.stderr));
-    out
 }
 
 /// A checkpoint whose parameters are the deterministic `fill_var_store` values.
@@ -44,9 +34,10 @@ fn exported_torchscript_runs_in_pytorch_within_1e_4() {
     let (model, pt, io) =
         (dir.path().join("m.safetensors"), dir.path().join("m.pt"), dir.path().join("io.safetensors"));
     write_checkpoint(&model);
-    let out = infer(&["export", model.to_str().unwrap(), "--format", "torchscript", "-o", pt.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("TorchScript"), "{}", text(&out.stdout));
+    let out =
+        run_bin("infer", &["export", model.to_str().unwrap(), "--format", "torchscript", "-o", pt.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr.clone());
+    assert!(out.stdout.clone().contains("TorchScript"), "{}", out.stdout.clone());
 
     // Our outputs at an aligned, an odd and a tiny size, batch 2 for one of them.
     let ck = Checkpoint::load(&model, Device::Cpu).unwrap();
@@ -59,26 +50,30 @@ fn exported_torchscript_runs_in_pytorch_within_1e_4() {
         tensors.push((format!("y_{i}"), y.contiguous()));
     }
     Tensor::write_safetensors(&tensors, &io).unwrap();
-    let check = Command::new(python()).arg(script("torchscript_check.py")).arg(&pt).arg(&io).output().unwrap();
-    assert!(check.status.success(), "{}{}", text(&check.stdout), text(&check.stderr));
+    let check = run(Command::new(python()).arg(script("torchscript_check.py")).arg(&pt).arg(&io));
+    assert!(check.status.success(), "{}{}", check.stdout.clone(), check.stderr.clone());
 
     // An existing output is kept unless --overwrite.
-    let again = infer(&["export", model.to_str().unwrap(), "-o", pt.to_str().unwrap()]);
-    assert!(!again.status.success() && text(&again.stderr).contains("--overwrite"));
-    assert!(infer(&["export", model.to_str().unwrap(), "-o", pt.to_str().unwrap(), "--overwrite"]).status.success());
+    let again = run_bin("infer", &["export", model.to_str().unwrap(), "-o", pt.to_str().unwrap()]);
+    assert!(!again.status.success() && again.stderr.clone().contains("--overwrite"));
+    assert!(run_bin("infer", &["export", model.to_str().unwrap(), "-o", pt.to_str().unwrap(), "--overwrite"])
+        .status
+        .success());
     // A bad checkpoint is an error naming it, and leaves nothing behind.
     std::fs::write(dir.path().join("bad.safetensors"), b"nope").unwrap();
     let never = dir.path().join("never.pt");
-    let bad = infer(&["export", dir.path().join("bad.safetensors").to_str().unwrap(), "-o", never.to_str().unwrap()]);
-    assert!(!bad.status.success() && text(&bad.stderr).contains("bad.safetensors"));
+    let bad = run_bin(
+        "infer",
+        &["export", dir.path().join("bad.safetensors").to_str().unwrap(), "-o", never.to_str().unwrap()],
+    );
+    assert!(!bad.status.success() && bad.stderr.clone().contains("bad.safetensors"));
     assert!(!never.exists());
 }
 
 fn make_state_dict(dir: &Path, mode: &str) -> (PathBuf, PathBuf) {
     let (pth, io) = (dir.join(format!("ref{mode}.pth")), dir.join(format!("io{mode}.safetensors")));
-    let out =
-        Command::new(python()).arg(script("make_pe_state_dict.py")).arg(&pth).arg(&io).arg(mode).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run(Command::new(python()).arg(script("make_pe_state_dict.py")).arg(&pth).arg(&io).arg(mode));
+    assert!(out.status.success(), "{}", out.stderr.clone());
     (pth, io)
 }
 
@@ -87,9 +82,10 @@ fn a_pytorch_reference_state_dict_imports_and_stylizes_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let (pth, io) = make_state_dict(dir.path(), "");
     let model = dir.path().join("imported.safetensors");
-    let out = infer(&["import", pth.to_str().unwrap(), "-o", model.to_str().unwrap(), "--style-name", "mosaic"]);
-    let stdout = text(&out.stdout);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out =
+        run_bin("infer", &["import", pth.to_str().unwrap(), "-o", model.to_str().unwrap(), "--style-name", "mosaic"]);
+    let stdout = out.stdout.clone();
+    assert!(out.status.success(), "{}", out.stderr.clone());
     // 4 norms × (running_mean, running_var) dropped.
     assert!(stdout.contains("dropped 8 legacy key(s)") && stdout.contains("in1.running_mean"), "{stdout}");
 
@@ -101,20 +97,26 @@ fn a_pytorch_reference_state_dict_imports_and_stylizes_the_same() {
     assert!(rel <= 1e-4, "faststyle vs PE eager on the imported weights: {rel:e}");
 
     // It is an ordinary checkpoint: infer inspect reads it.
-    let inspect = infer(&["inspect", model.to_str().unwrap()]);
-    assert!(inspect.status.success() && text(&inspect.stdout).contains("imported_from"));
+    let inspect = run_bin("infer", &["inspect", model.to_str().unwrap()]);
+    assert!(inspect.status.success() && inspect.stdout.clone().contains("imported_from"));
 
     // A state_dict without a tensor, and a file that is not a state_dict: errors naming the file.
     let (missing, _) = make_state_dict(dir.path(), "missing");
-    let out = infer(&["import", missing.to_str().unwrap(), "-o", dir.path().join("m2.safetensors").to_str().unwrap()]);
-    let stderr = text(&out.stderr);
+    let out = run_bin(
+        "infer",
+        &["import", missing.to_str().unwrap(), "-o", dir.path().join("m2.safetensors").to_str().unwrap()],
+    );
+    let stderr = out.stderr.clone();
     assert!(
         !out.status.success() && stderr.contains("refmissing.pth") && stderr.contains("deconv2.conv2d.bias"),
         "{stderr}"
     );
     let (notdict, _) = make_state_dict(dir.path(), "notdict");
-    let out = infer(&["import", notdict.to_str().unwrap(), "-o", dir.path().join("m3.safetensors").to_str().unwrap()]);
-    let stderr = text(&out.stderr);
+    let out = run_bin(
+        "infer",
+        &["import", notdict.to_str().unwrap(), "-o", dir.path().join("m3.safetensors").to_str().unwrap()],
+    );
+    let stderr = out.stderr.clone();
     assert!(!out.status.success() && stderr.contains("not a state_dict"), "{stderr}");
     assert!(!dir.path().join("m2.safetensors").exists() && !dir.path().join("m3.safetensors").exists());
 }

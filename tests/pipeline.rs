@@ -42,7 +42,7 @@ fn batched_pipeline_matches_one_at_a_time_and_keeps_names() {
     let one = infer(&frames, &d.join("one"), &["--batch", "1", "--threads", "1", "--io-threads", "1"]);
     let many = infer(&frames, &d.join("many"), &["--batch", "3"]);
     for out in [&one, &many] {
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = out.stderr.clone();
         assert!(!out.status.success(), "a bad frame makes the exit status non-zero");
         assert!(stderr.contains("f03_broken.png") && stderr.contains("1 of 8 file(s)"), "{stderr}");
         assert!(stderr.contains("stage rates: decode") && stderr.contains("compute"), "{stderr}");

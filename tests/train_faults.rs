@@ -4,17 +4,11 @@
 //! with generated images and random VGG16 weights up to relu2_2 (32 px crops, batch 2).
 
 use faststyle_suite::train_fixture::{with_flags, TrainFixture};
-use faststyle_suite::{bin, read_tensors, write_scenes};
+use faststyle_suite::{bin, read_tensors, run_bin, write_scenes, Ran};
 use faststyle_trainer::cache::Cache;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-fn trainer(args: &[String]) -> Output {
-    let out = Command::new(bin("trainer")).args(args).output().expect("trainer runs");
-    assert!(!text(&out.stderr).contains("panicked at"), "panic:\n{}", text(&out.stderr));
-    out
-}
 
 fn spawn_trainer(args: &[String], env: &[(&str, &str)]) -> Child {
     Command::new(bin("trainer"))
@@ -26,14 +20,10 @@ fn spawn_trainer(args: &[String], env: &[(&str, &str)]) -> Child {
         .expect("trainer starts")
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn ok(out: &Output) -> String {
-    let stderr = text(&out.stderr);
-    assert!(out.status.success(), "trainer failed:\n{stderr}");
-    stderr
+/// The stderr of a run that must have succeeded.
+fn ok(out: &Ran) -> String {
+    assert!(out.ok(), "trainer failed:\n{}", out.stderr);
+    out.stderr.clone()
 }
 
 /// `(split, step)` of every metrics line, in file order.
@@ -86,14 +76,12 @@ fn max_abs_diff(a: &Path, b: &Path) -> f64 {
 fn two_n_steps_straight_equal_n_steps_then_resume_then_n_more() {
     let fx = TrainFixture::new();
     // N = 4: straight to 8, checkpointing at 4 (so both runs validate at the same steps).
-    ok(&trainer(&with_flags(fx.args("straight", 8), &["--checkpoint-every", "4"])));
-    ok(&trainer(&with_flags(fx.args("split", 4), &["--checkpoint-every", "4"])));
-    let resumed = ok(&trainer(&[
-        "--resume".into(),
-        fx.path("split").to_string_lossy().into_owned(),
-        "--steps".into(),
-        "8".into(),
-    ]));
+    ok(&run_bin("trainer", &with_flags(fx.args("straight", 8), &["--checkpoint-every", "4"])));
+    ok(&run_bin("trainer", &with_flags(fx.args("split", 4), &["--checkpoint-every", "4"])));
+    let resumed = ok(&run_bin(
+        "trainer",
+        &["--resume".into(), fx.path("split").to_string_lossy().into_owned(), "--steps".into(), "8".into()],
+    ));
     assert!(resumed.contains("resuming from") && resumed.contains("at step 4"), "{resumed}");
 
     // Weights and Adam moments (train_state.m.*/v.*) agree, and so does the whole log.
@@ -117,23 +105,21 @@ fn two_n_steps_straight_equal_n_steps_then_resume_then_n_more() {
 #[test]
 fn resume_refuses_a_changed_config_unless_forced_and_allows_more_steps() {
     let fx = TrainFixture::new();
-    ok(&trainer(&with_flags(fx.args("run", 2), &["--checkpoint-every", "0"])));
+    ok(&run_bin("trainer", &with_flags(fx.args("run", 2), &["--checkpoint-every", "0"])));
     let run = fx.path("run").to_string_lossy().into_owned();
-    let out = trainer(&["--resume".into(), run.clone(), "--steps".into(), "3".into(), "--lr".into(), "0.01".into()]);
-    let stderr = text(&out.stderr);
+    let out = run_bin(
+        "trainer",
+        &["--resume".into(), run.clone(), "--steps".into(), "3".into(), "--lr".into(), "0.01".into()],
+    );
+    let stderr = out.stderr.clone();
     assert!(!out.status.success(), "a changed lr must be refused");
     assert!(stderr.contains("lr: 0.001 → 0.01") && stderr.contains("--force"), "{stderr}");
 
     // The same change with --force continues; the LR in effect is in the log.
-    ok(&trainer(&[
-        "--resume".into(),
-        run.clone(),
-        "--steps".into(),
-        "3".into(),
-        "--lr".into(),
-        "0.01".into(),
-        "--force".into(),
-    ]));
+    ok(&run_bin(
+        "trainer",
+        &["--resume".into(), run.clone(), "--steps".into(), "3".into(), "--lr".into(), "0.01".into(), "--force".into()],
+    ));
     let last: serde_json::Value = serde_json::from_str(
         std::fs::read_to_string(fx.path("run/metrics.jsonl")).unwrap().lines().rfind(|l| l.contains("train")).unwrap(),
     )
@@ -141,8 +127,8 @@ fn resume_refuses_a_changed_config_unless_forced_and_allows_more_steps() {
     assert_eq!((last["step"].as_u64(), last["lr"].as_f64()), (Some(3), Some(0.01)));
 
     // Nothing left to do at the configured steps is an error that says how to go on.
-    let out = trainer(&["--resume".into(), run, "--steps".into(), "3".into()]);
-    assert!(!out.status.success() && text(&out.stderr).contains("--steps"), "{}", text(&out.stderr));
+    let out = run_bin("trainer", &["--resume".into(), run, "--steps".into(), "3".into()]);
+    assert!(!out.status.success() && out.stderr.clone().contains("--steps"), "{}", out.stderr.clone());
 }
 
 /// SIGINT and SIGTERM each stop training with a checkpoint, exit code 130 and a message
@@ -173,12 +159,10 @@ fn a_signal_during_training_leaves_a_resumable_checkpoint() {
         assert!(ckpt.is_file(), "{sig}: no checkpoint at step {at}: {:?}", names(&run));
         faststyle::Checkpoint::load(&ckpt, tch::Device::Cpu).unwrap();
 
-        let resumed = ok(&trainer(&[
-            "--resume".into(),
-            run.to_string_lossy().into_owned(),
-            "--steps".into(),
-            (at + 2).to_string(),
-        ]));
+        let resumed = ok(&run_bin(
+            "trainer",
+            &["--resume".into(), run.to_string_lossy().into_owned(), "--steps".into(), (at + 2).to_string()],
+        ));
         assert!(resumed.contains(&format!("at step {at}")), "{resumed}");
         assert_eq!(train_steps(&run), (1..=at + 2).collect::<Vec<_>>(), "{sig}");
         assert!(run.join("final.safetensors").is_file());
@@ -193,7 +177,7 @@ fn kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable() {
     // so the kill lands inside the write of checkpoint 2.
     let mut child = spawn_trainer(
         &with_flags(fx.args("run", 100), &["--checkpoint-every", "1", "--preview-images", "0"]),
-        &[(faststyle::fsutil::FAULT_DELAY_ENV, "400")],
+        &[(faststyle::fsutil::fault::DELAY_RENAME_ENV, "400")],
     );
     let temp_of_second = |run: &Path| {
         std::fs::read_dir(run).is_ok_and(|rd| {
@@ -212,11 +196,12 @@ fn kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable() {
     let previous = run.join("checkpoint_000001.safetensors");
     let ckpt = faststyle::Checkpoint::load(&previous, tch::Device::Cpu).unwrap();
     assert_eq!(ckpt.meta.step, 1);
-    let out = Command::new(bin("infer")).args(["inspect", previous.to_str().unwrap()]).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = run_bin("infer", &["inspect", previous.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", out.stderr.clone());
 
     // Resuming starts from step 1 and cleans up the dead writer's temp file.
-    let resumed = ok(&trainer(&["--resume".into(), run.to_string_lossy().into_owned(), "--steps".into(), "3".into()]));
+    let resumed =
+        ok(&run_bin("trainer", &["--resume".into(), run.to_string_lossy().into_owned(), "--steps".into(), "3".into()]));
     assert!(resumed.contains("checkpoint_000001.safetensors at step 1"), "{resumed}");
     assert!(names(&run).iter().all(|n| !n.ends_with(".tmp")), "{:?}", names(&run));
     assert_eq!(train_steps(&run), [1, 2, 3]);
@@ -226,8 +211,9 @@ fn kill_9_during_a_checkpoint_write_leaves_the_previous_checkpoint_loadable() {
 fn a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_checkpoint() {
     let fx = TrainFixture::new();
     let run = fx.path("run");
-    let out = trainer(&with_flags(fx.args("run", 6), &["--checkpoint-every", "2", "--inject-nan-at-step", "3"]));
-    let stderr = text(&out.stderr);
+    let out =
+        run_bin("trainer", &with_flags(fx.args("run", 6), &["--checkpoint-every", "2", "--inject-nan-at-step", "3"]));
+    let stderr = out.stderr.clone();
     assert!(!out.status.success(), "a NaN loss must fail the run");
     assert!(stderr.contains("non-finite at step 3"), "{stderr}");
     assert!(stderr.contains("checkpoint_000002.safetensors"), "names the last good checkpoint: {stderr}");
@@ -242,10 +228,13 @@ fn a_non_finite_loss_stops_training_naming_the_step_and_keeps_the_last_good_chec
 fn only_the_newest_k_periodic_checkpoints_are_kept_plus_final() {
     let fx = TrainFixture::new();
     let run = fx.path("run");
-    let stderr = ok(&trainer(&with_flags(
-        fx.args("run", 7),
-        &["--checkpoint-every", "1", "--keep-checkpoints", "2", "--preview-images", "1"],
-    )));
+    let stderr = ok(&run_bin(
+        "trainer",
+        &with_flags(
+            fx.args("run", 7),
+            &["--checkpoint-every", "1", "--keep-checkpoints", "2", "--preview-images", "1"],
+        ),
+    ));
     let ckpts: Vec<String> = names(&run).into_iter().filter(|n| n.ends_with(".safetensors")).collect();
     assert_eq!(ckpts, ["checkpoint_000005.safetensors", "checkpoint_000006.safetensors", "final.safetensors"]);
     // Validation at every checkpoint, previews and contact sheets, the plot, the fingerprint.
@@ -266,7 +255,7 @@ fn only_the_newest_k_periodic_checkpoints_are_kept_plus_final() {
 fn lr_decays_on_schedule() {
     let fx = TrainFixture::new();
     let run = fx.path("run");
-    ok(&trainer(&with_flags(fx.args("run", 5), &["--lr-decay-every", "2", "--lr-decay-factor", "0.5"])));
+    ok(&run_bin("trainer", &with_flags(fx.args("run", 5), &["--lr-decay-every", "2", "--lr-decay-factor", "0.5"])));
     let lrs: Vec<f64> = std::fs::read_to_string(run.join("metrics.jsonl"))
         .unwrap()
         .lines()
@@ -282,15 +271,18 @@ fn lr_decays_on_schedule() {
 fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
     let fx = TrainFixture::new();
     let cache = fx.path("cache.bin");
-    let out = trainer(&[
-        "prepare".into(),
-        "--dataset".into(),
-        fx.path("data").to_string_lossy().into_owned(),
-        "--image-size".into(),
-        "32".into(),
-        "-o".into(),
-        cache.to_string_lossy().into_owned(),
-    ]);
+    let out = run_bin(
+        "trainer",
+        &[
+            "prepare".into(),
+            "--dataset".into(),
+            fx.path("data").to_string_lossy().into_owned(),
+            "--image-size".into(),
+            "32".into(),
+            "-o".into(),
+            cache.to_string_lossy().into_owned(),
+        ],
+    );
     let stderr = ok(&out);
     assert!(stderr.contains("12 crops") && stderr.contains("broken.jpg"), "{stderr}");
 
@@ -298,7 +290,7 @@ fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
     let c = Cache::open(&cache).unwrap();
     assert_eq!((c.len(), c.image_size()), (12, 32));
     for i in 0..c.len() {
-        let from_folder = faststyle_trainer::dataset::load_crop(&fx.path("data").join(c.name(i)), 32).unwrap();
+        let from_folder = faststyle_trainer::crop::load_crop(&fx.path("data").join(c.name(i)), 32).unwrap();
         assert_eq!(c.crop(i, 32).unwrap(), from_folder, "crop {i} ({})", c.name(i));
     }
     c.check_fresh(32).unwrap();
@@ -307,7 +299,7 @@ fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
     let mut args = fx.args("run", 2);
     let i = args.iter().position(|a| a == "--dataset").unwrap();
     args[i + 1] = cache.to_string_lossy().into_owned();
-    ok(&trainer(&args));
+    ok(&run_bin("trainer", &args));
     assert_eq!(train_steps(&fx.path("run")), [1, 2]);
 
     let bytes = std::fs::read(&cache).unwrap();
@@ -318,8 +310,8 @@ fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
         args[i + 1] = p.to_string_lossy().into_owned();
         let j = args.iter().position(|a| a == "--image-size").unwrap();
         args[j + 1] = size.into();
-        let out = trainer(&args);
-        let stderr = text(&out.stderr);
+        let out = run_bin("trainer", &args);
+        let stderr = out.stderr.clone();
         assert!(!out.status.success(), "{name} was accepted");
         assert!(stderr.contains(&p.display().to_string()), "{name}: the error must name the file: {stderr}");
         stderr
@@ -349,14 +341,17 @@ fn prepared_cache_round_trips_and_trains_and_bad_caches_are_clear_errors() {
 #[test]
 fn trainer_plot_draws_the_loss_curves_of_a_run() {
     let fx = TrainFixture::new();
-    ok(&trainer(&with_flags(fx.args("run", 3), &["--checkpoint-every", "0", "--preview-images", "0"])));
+    ok(&run_bin("trainer", &with_flags(fx.args("run", 3), &["--checkpoint-every", "0", "--preview-images", "0"])));
     let png = fx.path("plot.png");
-    let out = trainer(&[
-        "plot".into(),
-        fx.path("run").to_string_lossy().into_owned(),
-        "-o".into(),
-        png.to_string_lossy().into_owned(),
-    ]);
+    let out = run_bin(
+        "trainer",
+        &[
+            "plot".into(),
+            fx.path("run").to_string_lossy().into_owned(),
+            "-o".into(),
+            png.to_string_lossy().into_owned(),
+        ],
+    );
     ok(&out);
     let img = image::open(&png).unwrap().to_rgb8();
     assert!(img.width() >= 400 && img.height() >= 300);
@@ -364,6 +359,6 @@ fn trainer_plot_draws_the_loss_curves_of_a_run() {
     let inked = img.pixels().filter(|p| p.0 != [255, 255, 255]).count();
     assert!(inked > 2000, "{inked} non-white pixels");
 
-    let out = trainer(&["plot".into(), fx.path("data").to_string_lossy().into_owned()]);
-    assert!(!out.status.success() && text(&out.stderr).contains("metrics.jsonl"), "{}", text(&out.stderr));
+    let out = run_bin("trainer", &["plot".into(), fx.path("data").to_string_lossy().into_owned()]);
+    assert!(!out.status.success() && out.stderr.clone().contains("metrics.jsonl"), "{}", out.stderr.clone());
 }

@@ -1,10 +1,9 @@
-//! Loading VGG weights: partial files, missing layers, wrong shapes, and the real partial
-//! VGG19 in ../shared/data when it is present.
+//! Loading VGG weights: partial files, missing layers, wrong shapes, and (`#[ignore]`d, see
+//! `make test-real`) the real partial VGG19 of ../shared/data.
 
 use faststyle::vgg::{RELU2_2, RELU3_3, RELU3_4};
 use faststyle::{Error, LossNetwork, LossNetworkConfig, Preprocessing, VggArch};
-use faststyle_suite::write_random_vgg;
-use std::path::Path;
+use faststyle_suite::{real_data, write_random_vgg};
 use tch::{Device, Kind, Tensor};
 
 fn taps(names: &[&str]) -> Vec<String> {
@@ -68,20 +67,17 @@ fn vgg16_weights_loaded_as_vgg19_fail_on_shape_or_missing() {
     assert!(matches!(err, Error::ShapeMismatch { .. } | Error::MissingTensors { .. }), "{err}");
 }
 
-/// The real ImageNet VGG19 weights (conv1_1–conv3_4, caffe convention) from ../shared/data.
+/// The real ImageNet VGG19 weights (conv1_1–conv3_4, caffe convention) of the real data.
 #[test]
+#[ignore = "reads real photos and weights from ../shared/data: make test-real (make test runs it when the folder is there)"]
 fn real_partial_vgg19_loads_and_prefers_its_own_convention() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/weights/vgg19-conv1_1-conv3_4.safetensors");
-    if !path.exists() {
-        eprintln!("SKIPPED: {} is absent (real-data check only runs beside ../shared)", path.display());
-        return;
-    }
+    let path = real_data("weights/vgg19-conv1_1-conv3_4.safetensors");
     // The file's metadata says "caffe-mode: BGR": the wrong convention is refused.
     let tv = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Torchvision };
     let err = LossNetwork::load(&path, &tv, &taps(&[RELU3_4]), Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("declare caffe input") && err.contains("--preprocessing caffe"), "{err}");
 
-    let photo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/content/jcj_chicago.jpg");
+    let photo = real_data("content/jcj_chicago.jpg");
     let x = faststyle::image_io::image_to_tensor(&faststyle::image_io::read_rgb(&photo).unwrap(), Device::Cpu);
     let file = faststyle::tensor_file::TensorFile::open(&path).unwrap();
     let mut acts = Vec::new();

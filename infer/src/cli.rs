@@ -1,7 +1,8 @@
 //! Command-line interface of `infer`.
 
 use clap::{Parser, Subcommand};
-use faststyle::{DeviceChoice, StoreDtype};
+use faststyle::choice::Choice;
+use faststyle::{DeviceChoice, Precision, StoreDtype};
 use std::path::PathBuf;
 
 /// Stylize images and frame folders with a faststyle checkpoint (one forward pass per image).
@@ -50,9 +51,9 @@ pub struct StylizeArgs {
     /// Keep the input's colours: take only the stylized luminance (Gatys et al. 2016)
     #[arg(long)]
     pub preserve_color: bool,
-    /// Network precision: auto (fp16 on CUDA, fp32 on CPU), fp32, fp16 or bf16
-    #[arg(long, default_value = "auto", value_parser = ["auto", "fp32", "fp16", "bf16"])]
-    pub precision: String,
+    /// Network precision: auto is fp16 on CUDA, fp32 on the CPU
+    #[arg(long, default_value = "auto", value_parser = Choice::<Precision>::new())]
+    pub precision: Precision,
     /// Frames per forward pass (consecutive frames of one size are batched)
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub batch: u32,
@@ -83,14 +84,9 @@ impl StylizeArgs {
         })
     }
 
-    /// The dtype `--precision` asks for on `device`.
+    /// The dtype `--precision` asks for on `device` (`auto`: fp16 on CUDA, fp32 elsewhere).
     pub fn precision_kind(&self, device: tch::Device) -> tch::Kind {
-        match self.precision.as_str() {
-            "fp16" => tch::Kind::Half,
-            "bf16" => tch::Kind::BFloat16,
-            "auto" if device.is_cuda() => tch::Kind::Half,
-            _ => tch::Kind::Float,
-        }
+        self.precision.resolve(device, Precision::Fp16).kind()
     }
 
     /// The output controls these flags ask for.
@@ -138,8 +134,8 @@ pub enum Command {
         /// Output checkpoint file
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
-        /// Storage dtype: f32 or f16
-        #[arg(long, default_value = "f16", value_parser = parse_dtype)]
+        /// Storage dtype
+        #[arg(long, default_value = "f16", value_parser = Choice::<StoreDtype>::new())]
         dtype: StoreDtype,
     },
     /// Write a checkpoint as a TorchScript module that PyTorch loads with torch.jit.load
@@ -172,12 +168,4 @@ pub enum Command {
         #[arg(long)]
         overwrite: bool,
     },
-}
-
-fn parse_dtype(s: &str) -> Result<StoreDtype, String> {
-    match s.to_ascii_lowercase().as_str() {
-        "f32" | "fp32" | "float32" => Ok(StoreDtype::F32),
-        "f16" | "fp16" | "float16" | "half" => Ok(StoreDtype::F16),
-        _ => Err(format!("unknown dtype {s:?}: use f32 or f16")),
-    }
 }

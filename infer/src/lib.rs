@@ -1,15 +1,28 @@
-//! `infer`: apply a faststyle checkpoint to images and frame folders.
+//! `infer`: apply a faststyle checkpoint to images, frame folders and videos.
 //!
-//! The binary parses [`Cli`] and calls [`run`]; everything else is here.
+//! The binary parses [`Cli`] and calls [`run`]; everything else is here. Modules, each
+//! using only those listed before it (and the `faststyle` library):
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `safety` | never overwrite an input or an existing output unless asked |
+//! | `python` | the venv's Python, for import/export helpers |
+//! | `tile` | overlapping tiles blended without seams, for large images |
+//! | [`pipeline`] | decode → batched compute → encode over a frame source and sink |
+//! | [`stylize`] | a loaded checkpoint ([`Stylizer`]); files and folders through the pipeline |
+//! | `video` | video files through ffmpeg pipes, the same pipeline |
+//! | `interop` | TorchScript export and PyTorch reference import |
+//! | `cli` | command-line arguments |
 
-pub mod cli;
-pub mod interop;
+// Public: what the benches and tests use; the rest is reached through `run`.
+pub(crate) mod cli;
+pub(crate) mod interop;
 pub mod pipeline;
-pub mod python;
-pub mod safety;
+pub(crate) mod python;
+pub(crate) mod safety;
 pub mod stylize;
-pub mod tile;
-pub mod video;
+pub(crate) mod tile;
+pub(crate) mod video;
 
 pub use cli::{Cli, Command, StylizeArgs};
 pub use stylize::{output_path_for, stylize_folder, FolderReport, Stylizer};

@@ -1,32 +1,54 @@
-//! The frame pipeline behind `infer` on a folder: three stages joined by bounded queues, so
-//! memory stays bounded whatever the folder size and the slowest stage sets the pace.
+//! The frame pipeline behind `infer` on a folder and on a video: three stages joined by
+//! bounded queues, so memory stays bounded whatever the number of frames, and the slowest
+//! stage sets the pace.
 //!
 //! ```text
-//! decode (thread; rayon, `batch` files at a time) ─queue─▶ compute (batches of same-size
-//! frames through the TransformerNet) ─queue─▶ encode (thread; rayon) ─▶ temp file + rename
+//! FrameSource (thread: decode `batch` frames at a time) ─queue─▶ compute (batches of
+//! same-size frames) ─queue─▶ FrameSink (thread: encode what is ready)
 //! ```
 //!
-//! Each frame keeps its index, so names (and, for video, order) are preserved. A frame that
-//! fails in any stage is reported with its file and skipped; the rest are done.
+//! Frames keep their index from source to sink, so names (folders) and order (videos) are
+//! preserved. A frame that fails in any stage reaches the sink as an error, which a folder
+//! reports and skips ([`FileSink`]) and a video treats as fatal. This module knows nothing of
+//! the network: the compute stage is a function (see `crate::stylize`).
 
-use crate::stylize::Stylizer;
 use anyhow::Result;
 use faststyle::image_io;
 use image::RgbImage;
 use rayon::prelude::*;
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Mutex;
 use std::time::Instant;
 
-/// One input file and where its output goes.
-#[derive(Debug, Clone)]
-pub struct Job {
-    /// Input image.
-    pub input: PathBuf,
-    /// Output image (format by extension).
-    pub output: PathBuf,
+/// A frame travelling through the pipeline: its index, and the image or why it failed.
+pub type Frame = (usize, Result<RgbImage, String>);
+
+/// Where frames come from, in index order (runs on the decode thread).
+pub trait FrameSource: Send {
+    /// Up to `n` next frames (fewer only at the end), or `None` when there are no more.
+    /// A frame that cannot be decoded is an `Err` entry, not the end.
+    ///
+    /// # Errors
+    /// A failure that ends the whole run (a video pipe that breaks).
+    fn next_frames(&mut self, n: usize) -> Result<Option<Vec<Result<RgbImage, String>>>>;
 }
+
+/// Where stylized frames go (runs on the encode thread). Frames arrive in index order, in
+/// groups of whatever is ready.
+pub trait FrameSink: Send {
+    /// Writes a group of frames; returns each frame's outcome (`Err` = reported, skipped).
+    ///
+    /// # Errors
+    /// A failure that ends the whole run (the video encoder is gone, or a frame of a video
+    /// failed).
+    fn write(&mut self, frames: Vec<Frame>) -> Result<Vec<(usize, Result<(), String>)>>;
+}
+
+/// Stylizes a batch of equally sized frames.
+pub type Compute<'a> = dyn FnMut(&[&RgbImage]) -> Result<Vec<RgbImage>> + 'a;
+
+/// Called once per frame as the sink finishes it, with its outcome.
+pub type OnDone<'a> = dyn Fn(usize, &Result<(), String>) + Sync + 'a;
 
 /// Pipeline settings.
 #[derive(Debug, Clone, Copy)]
@@ -46,7 +68,7 @@ impl Default for PipelineOptions {
     }
 }
 
-/// Busy seconds of each stage (a stage's fps is frames / its seconds).
+/// Busy seconds of each stage (a stage's rate is frames / its seconds).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StageTimes {
     /// Reading, decoding and resizing.
@@ -58,14 +80,18 @@ pub struct StageTimes {
 }
 
 impl StageTimes {
-    /// `stage rates: decode D, compute C, encode E frames/s (busy d / c / e s)` for `frames`.
+    /// `stage rates: decode D, compute C, encode E frames/s (busy d / c / e s)` for
+    /// `frames`; a stage that was not busy for a measurable time has no rate (`-`).
     pub fn summary(&self, frames: usize) -> String {
-        let rate = |busy: f64| if busy > 0.0 { frames as f64 / busy } else { f64::INFINITY };
+        let rate = |busy: f64, digits: usize| match frames {
+            n if n > 0 && busy > 0.0 => format!("{:.*}", digits, n as f64 / busy),
+            _ => "-".into(),
+        };
         format!(
-            "stage rates: decode {:.1}, compute {:.2}, encode {:.1} frames/s (busy {:.1} / {:.1} / {:.1} s)",
-            rate(self.decode),
-            rate(self.compute),
-            rate(self.encode),
+            "stage rates: decode {}, compute {}, encode {} frames/s (busy {:.1} / {:.1} / {:.1} s)",
+            rate(self.decode, 1),
+            rate(self.compute, 2),
+            rate(self.encode, 1),
             self.decode,
             self.compute,
             self.encode
@@ -78,48 +104,203 @@ impl StageTimes {
 pub struct PipelineReport {
     /// Frames written.
     pub done: usize,
-    /// Frames that failed: (input, reason), each already reported through `report`.
-    pub failed: Vec<(PathBuf, String)>,
+    /// Frames that failed: (index, reason), each already passed to `on_done`.
+    pub failed: Vec<(usize, String)>,
     /// Stage busy times.
     pub stages: StageTimes,
     /// Wall-clock seconds of the whole run.
     pub seconds: f64,
 }
 
-type Decoded = (usize, Result<RgbImage, String>);
-
-fn decode_one(job: &Job, max_size: Option<u32>) -> Result<RgbImage, String> {
-    crate::stylize::read_fitted(&job.input, max_size).map_err(|e| e.to_string())
-}
-
-fn decode_stage(jobs: &[Job], opts: &PipelineOptions, decode: &Decoder<'_>, tx: SyncSender<Decoded>) -> f64 {
-    let mut busy = 0.0;
-    for (c, chunk) in jobs.chunks(opts.batch.max(1)).enumerate() {
-        let t = Instant::now();
-        let decoded: Vec<Result<RgbImage, String>> = chunk.par_iter().map(decode).collect();
-        busy += t.elapsed().as_secs_f64();
-        for (k, r) in decoded.into_iter().enumerate() {
-            if tx.send((c * opts.batch.max(1) + k, r)).is_err() {
-                return busy;
-            }
+/// Runs every frame of `source` through `compute` into `sink`, `opts.batch` frames per
+/// forward pass.
+///
+/// # Errors
+/// The first fatal error of the source or the sink (the other stages then stop early);
+/// per-frame failures are in the report instead.
+pub fn run(
+    source: &mut dyn FrameSource,
+    sink: &mut dyn FrameSink,
+    opts: &PipelineOptions,
+    compute: &mut Compute<'_>,
+    on_done: &OnDone<'_>,
+) -> Result<PipelineReport> {
+    let start = Instant::now();
+    let batch = opts.batch.max(1);
+    let (tx_dec, rx_dec) = sync_channel::<Frame>(opts.queue.max(1));
+    let (tx_enc, rx_enc) = sync_channel::<Frame>(opts.queue.max(1));
+    let (stages, outcomes, fatal) = std::thread::scope(|s| {
+        let decoder = s.spawn(|| decode_stage(source, batch, tx_dec));
+        let encoder = s.spawn(|| encode_stage(sink, rx_enc, on_done));
+        let compute_busy = compute_stage(rx_dec, tx_enc, batch, compute);
+        let (decode, dec_fatal) = decoder.join().expect("the decode stage does not panic");
+        let (encode, outcomes, enc_fatal) = encoder.join().expect("the encode stage does not panic");
+        (StageTimes { decode, compute: compute_busy, encode }, outcomes, dec_fatal.or(enc_fatal))
+    });
+    if let Some(e) = fatal {
+        return Err(e);
+    }
+    let mut report = PipelineReport { stages, seconds: start.elapsed().as_secs_f64(), ..Default::default() };
+    for (i, r) in outcomes {
+        match r {
+            Ok(()) => report.done += 1,
+            Err(why) => report.failed.push((i, why)),
         }
     }
+    Ok(report)
+}
+
+/// Pulls frames from the source and queues them; returns busy seconds and a fatal error.
+fn decode_stage(source: &mut dyn FrameSource, batch: usize, tx: SyncSender<Frame>) -> (f64, Option<anyhow::Error>) {
+    let (mut busy, mut index) = (0.0, 0);
+    loop {
+        let t = Instant::now();
+        let frames = match source.next_frames(batch) {
+            Ok(Some(frames)) => frames,
+            Ok(None) => return (busy, None),
+            Err(e) => return (busy + t.elapsed().as_secs_f64(), Some(e)),
+        };
+        busy += t.elapsed().as_secs_f64();
+        for frame in frames {
+            if tx.send((index, frame)).is_err() {
+                return (busy, None);
+            }
+            index += 1;
+        }
+    }
+}
+
+/// Batches consecutive same-size frames through `compute`; returns busy seconds.
+fn compute_stage(rx: Receiver<Frame>, tx: SyncSender<Frame>, batch: usize, compute: &mut Compute<'_>) -> f64 {
+    let mut busy = 0.0;
+    let mut pending: Vec<(usize, RgbImage)> = Vec::with_capacity(batch);
+    // Stylizes `pending` and queues the results; false once the sink is gone.
+    let mut flush = |pending: &mut Vec<(usize, RgbImage)>, busy: &mut f64| -> bool {
+        if pending.is_empty() {
+            return true;
+        }
+        let t = Instant::now();
+        let out = compute(&pending.iter().map(|p| &p.1).collect::<Vec<_>>());
+        *busy += t.elapsed().as_secs_f64();
+        match out {
+            Ok(outs) => pending.drain(..).zip(outs).all(|((i, _), img)| tx.send((i, Ok(img))).is_ok()),
+            Err(e) => {
+                let why = format!("{e:#}");
+                pending.drain(..).all(|(i, _)| tx.send((i, Err(why.clone()))).is_ok())
+            }
+        }
+    };
+    for (i, r) in rx {
+        let going = match r {
+            Ok(img) => {
+                let size_changes = pending.first().is_some_and(|p| p.1.dimensions() != img.dimensions());
+                let mut going = !size_changes || flush(&mut pending, &mut busy);
+                pending.push((i, img));
+                if pending.len() >= batch {
+                    going = going && flush(&mut pending, &mut busy);
+                }
+                going
+            }
+            // A failed frame goes out in order, after the frames before it.
+            Err(why) => flush(&mut pending, &mut busy) && tx.send((i, Err(why))).is_ok(),
+        };
+        if !going {
+            return busy;
+        }
+    }
+    flush(&mut pending, &mut busy);
     busy
 }
 
-fn encode_stage(jobs: &[Job], rx: Receiver<Decoded>, report: &(dyn Fn(usize, Result<(), String>) + Sync)) -> f64 {
-    let mut busy = 0.0;
+/// Hands ready frames to the sink in groups; returns busy seconds, every frame's outcome and
+/// a fatal error.
+#[allow(clippy::type_complexity)]
+fn encode_stage(
+    sink: &mut dyn FrameSink,
+    rx: Receiver<Frame>,
+    on_done: &OnDone<'_>,
+) -> (f64, Vec<(usize, Result<(), String>)>, Option<anyhow::Error>) {
+    let (mut busy, mut outcomes) = (0.0, Vec::new());
     let width = rayon::current_num_threads().max(1);
     while let Ok(first) = rx.recv() {
         let mut group = vec![first];
         while group.len() < width {
             match rx.try_recv() {
-                Ok(item) => group.push(item),
+                Ok(frame) => group.push(frame),
                 Err(_) => break,
             }
         }
         let t = Instant::now();
-        let results: Vec<(usize, Result<(), String>)> = group
+        let written = sink.write(group);
+        busy += t.elapsed().as_secs_f64();
+        match written {
+            Ok(results) => {
+                for (i, r) in results {
+                    on_done(i, &r);
+                    outcomes.push((i, r));
+                }
+            }
+            Err(e) => return (busy, outcomes, Some(e)),
+        }
+    }
+    (busy, outcomes, None)
+}
+
+/// One input image file and where its output goes.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Input image.
+    pub input: PathBuf,
+    /// Output image (format by extension).
+    pub output: PathBuf,
+}
+
+/// Image files as a source: each [`Job`]'s input, decoded and scaled to `max_size`, in
+/// parallel on the rayon pool; a file that fails to decode is an `Err` frame.
+pub struct FileSource<'a> {
+    jobs: &'a [Job],
+    next: usize,
+    max_size: Option<u32>,
+}
+
+impl<'a> FileSource<'a> {
+    /// The inputs of `jobs`, in order.
+    pub fn new(jobs: &'a [Job], max_size: Option<u32>) -> Self {
+        FileSource { jobs, next: 0, max_size }
+    }
+}
+
+impl FrameSource for FileSource<'_> {
+    fn next_frames(&mut self, n: usize) -> Result<Option<Vec<Result<RgbImage, String>>>> {
+        let chunk = &self.jobs[self.next..(self.next + n).min(self.jobs.len())];
+        if chunk.is_empty() {
+            return Ok(None);
+        }
+        self.next += chunk.len();
+        let max = self.max_size;
+        Ok(Some(
+            chunk.par_iter().map(|j| image_io::read_rgb_fitted(&j.input, max).map_err(|e| e.to_string())).collect(),
+        ))
+    }
+}
+
+/// Image files as a sink: frame `i` is written to `jobs[i].output` (format by extension,
+/// temp file + rename, folders created), in parallel; a failure is reported, not fatal.
+pub struct FileSink<'a> {
+    jobs: &'a [Job],
+}
+
+impl<'a> FileSink<'a> {
+    /// The outputs of `jobs`.
+    pub fn new(jobs: &'a [Job]) -> Self {
+        FileSink { jobs }
+    }
+}
+
+impl FrameSink for FileSink<'_> {
+    fn write(&mut self, frames: Vec<Frame>) -> Result<Vec<(usize, Result<(), String>)>> {
+        let jobs = self.jobs;
+        Ok(frames
             .into_par_iter()
             .map(|(i, r)| {
                 let r = r.and_then(|img| {
@@ -131,109 +312,8 @@ fn encode_stage(jobs: &[Job], rx: Receiver<Decoded>, report: &(dyn Fn(usize, Res
                 });
                 (i, r)
             })
-            .collect();
-        busy += t.elapsed().as_secs_f64();
-        for (i, r) in results {
-            report(i, r);
-        }
+            .collect())
     }
-    busy
-}
-
-/// Reads one job's input (decode and `--max-size` resize).
-pub type Decoder<'a> = dyn Fn(&Job) -> Result<RgbImage, String> + Sync + 'a;
-/// Stylizes a batch of equally sized frames.
-pub type Compute<'a> = dyn FnMut(&[&RgbImage]) -> Result<Vec<RgbImage>> + 'a;
-
-/// Runs `jobs` through the pipeline with `st`. `report(i, result)` is called once per job
-/// as it finishes (from the encode thread), in any order.
-///
-/// # Errors
-/// None per frame (failures are in the report); a libtorch failure on a whole batch is
-/// reported for each of its frames.
-pub fn run(
-    st: &Stylizer,
-    jobs: &[Job],
-    opts: &PipelineOptions,
-    report: &(dyn Fn(usize, Result<(), String>) + Sync),
-) -> PipelineReport {
-    let max_size = opts.max_size;
-    run_with(jobs, opts, &|j: &Job| decode_one(j, max_size), &mut |imgs: &[&RgbImage]| st.stylize_batch(imgs), report)
-}
-
-/// [`run`] with the decode and compute stages given as functions (tests use this to watch
-/// how far decoding runs ahead of compute).
-pub fn run_with(
-    jobs: &[Job],
-    opts: &PipelineOptions,
-    decode: &Decoder<'_>,
-    compute_batch: &mut Compute<'_>,
-    report: &(dyn Fn(usize, Result<(), String>) + Sync),
-) -> PipelineReport {
-    let start = Instant::now();
-    let batch = opts.batch.max(1);
-    let (tx_dec, rx_dec) = sync_channel::<Decoded>(opts.queue.max(1));
-    let (tx_enc, rx_enc) = sync_channel::<Decoded>(opts.queue.max(1));
-    let outcome: Mutex<(usize, Vec<(PathBuf, String)>)> = Mutex::new((0, Vec::new()));
-    let record = |i: usize, r: Result<(), String>| {
-        {
-            let mut o = outcome.lock().expect("pipeline outcome");
-            match &r {
-                Ok(()) => o.0 += 1,
-                Err(why) => o.1.push((jobs[i].input.clone(), why.clone())),
-            }
-        }
-        report(i, r);
-    };
-    let mut stages = StageTimes::default();
-    std::thread::scope(|s| {
-        let decoder = s.spawn(|| decode_stage(jobs, opts, decode, tx_dec));
-        let encoder = s.spawn(|| encode_stage(jobs, rx_enc, &record));
-        let mut compute = 0.0;
-        let mut pending: Vec<(usize, RgbImage)> = Vec::with_capacity(batch);
-        let mut flush = |pending: &mut Vec<(usize, RgbImage)>, compute: &mut f64| -> bool {
-            if pending.is_empty() {
-                return true;
-            }
-            let t = Instant::now();
-            let imgs: Vec<&RgbImage> = pending.iter().map(|p| &p.1).collect();
-            let out = compute_batch(&imgs);
-            *compute += t.elapsed().as_secs_f64();
-            let ok = match out {
-                Ok(outs) => pending.drain(..).zip(outs).all(|((i, _), img)| tx_enc.send((i, Ok(img))).is_ok()),
-                Err(e) => {
-                    let why = format!("{e:#}");
-                    pending.drain(..).all(|(i, _)| tx_enc.send((i, Err(why.clone()))).is_ok())
-                }
-            };
-            ok
-        };
-        for (i, r) in rx_dec {
-            match r {
-                Ok(img) => {
-                    if pending.first().is_some_and(|p| p.1.dimensions() != img.dimensions()) {
-                        flush(&mut pending, &mut compute);
-                    }
-                    pending.push((i, img));
-                    if pending.len() >= batch && !flush(&mut pending, &mut compute) {
-                        break;
-                    }
-                }
-                Err(why) => {
-                    if tx_enc.send((i, Err(why))).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-        flush(&mut pending, &mut compute);
-        drop(tx_enc);
-        stages.decode = decoder.join().unwrap_or_default();
-        stages.encode = encoder.join().unwrap_or_default();
-        stages.compute = compute;
-    });
-    let (done, failed) = outcome.into_inner().expect("pipeline outcome");
-    PipelineReport { done, failed, stages, seconds: start.elapsed().as_secs_f64() }
 }
 
 #[cfg(test)]
@@ -241,20 +321,44 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    /// Counts frames as they are made; every one is a 4×4 image.
+    struct Counting<'a> {
+        left: usize,
+        decoded: &'a AtomicUsize,
+    }
+
+    impl FrameSource for Counting<'_> {
+        fn next_frames(&mut self, n: usize) -> Result<Option<Vec<Result<RgbImage, String>>>> {
+            let n = n.min(self.left);
+            self.left -= n;
+            self.decoded.fetch_add(n, Ordering::SeqCst);
+            Ok((n > 0).then(|| (0..n).map(|_| Ok(RgbImage::new(4, 4))).collect()))
+        }
+    }
+
+    /// Accepts every frame, in order.
+    struct InOrder(usize);
+
+    impl FrameSink for InOrder {
+        fn write(&mut self, frames: Vec<Frame>) -> Result<Vec<(usize, Result<(), String>)>> {
+            Ok(frames
+                .into_iter()
+                .map(|(i, r)| {
+                    assert_eq!(i, self.0, "frames reach the sink in order");
+                    self.0 += 1;
+                    (i, r.map(|_| ()))
+                })
+                .collect())
+        }
+    }
+
     /// Decoding never runs more than the queues and a batch or two ahead of compute,
-    /// however many frames there are: memory is bounded by the options, not the folder.
+    /// however many frames there are: memory is bounded by the options, not the input.
     #[test]
     fn decoding_stays_a_bounded_distance_ahead_of_compute() {
-        let dir = tempfile::tempdir().unwrap();
-        let jobs: Vec<Job> = (0..300)
-            .map(|i| Job { input: format!("frame{i}").into(), output: dir.path().join(format!("o{i}.png")) })
-            .collect();
         let opts = PipelineOptions { batch: 4, queue: 8, max_size: None };
         let (decoded, computed, lead) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
-        let decode = |_: &Job| {
-            decoded.fetch_add(1, Ordering::SeqCst);
-            Ok(RgbImage::new(4, 4))
-        };
+        let mut source = Counting { left: 300, decoded: &decoded };
         let mut compute = |imgs: &[&RgbImage]| {
             let ahead = decoded.load(Ordering::SeqCst) - computed.load(Ordering::SeqCst);
             lead.fetch_max(ahead, Ordering::SeqCst);
@@ -262,10 +366,34 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(2)); // compute is the slow stage
             Ok(imgs.iter().map(|i| (*i).clone()).collect())
         };
-        let r = run_with(&jobs, &opts, &decode, &mut compute, &|_, r| r.unwrap());
+        let r = run(&mut source, &mut InOrder(0), &opts, &mut compute, &|_, r| assert!(r.is_ok())).unwrap();
         assert_eq!(r.done, 300);
         // At most: the queue (8), the batch being gathered (4) and a decode chunk (4).
         let lead = lead.load(Ordering::SeqCst);
         assert!(lead <= opts.queue + 2 * opts.batch, "decode ran {lead} frames ahead");
+    }
+
+    /// A sink's fatal error ends the run with that error, and the stages stop early.
+    #[test]
+    fn a_fatal_sink_error_stops_the_run() {
+        struct Broken;
+        impl FrameSink for Broken {
+            fn write(&mut self, _: Vec<Frame>) -> Result<Vec<(usize, Result<(), String>)>> {
+                anyhow::bail!("the encoder stopped")
+            }
+        }
+        let decoded = AtomicUsize::new(0);
+        let mut source = Counting { left: 10_000, decoded: &decoded };
+        let mut compute = |imgs: &[&RgbImage]| Ok(imgs.iter().map(|i| (*i).clone()).collect());
+        let e = run(&mut source, &mut Broken, &PipelineOptions::default(), &mut compute, &|_, _| {}).unwrap_err();
+        assert!(e.to_string().contains("the encoder stopped"), "{e}");
+        assert!(decoded.load(Ordering::SeqCst) < 100, "decoding stopped early");
+    }
+
+    #[test]
+    fn rates_are_never_infinite() {
+        let s = StageTimes { decode: 0.0, compute: 2.0, encode: 0.5 }.summary(4);
+        assert!(s.contains("decode -,") && s.contains("compute 2.00") && s.contains("encode 8.0"), "{s}");
+        assert!(!StageTimes::default().summary(0).contains("inf"));
     }
 }

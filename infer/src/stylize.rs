@@ -1,20 +1,18 @@
 //! Applying a checkpoint: one forward pass of the TransformerNet per image, without
-//! gradients, on an image file or a folder of frames.
+//! gradients, on an image file or, through the [`crate::pipeline`], a folder of frames.
 
-use crate::pipeline::{self, Job, PipelineOptions, StageTimes};
+use crate::pipeline::{self, FileSink, FileSource, Job, PipelineOptions, PipelineReport, StageTimes};
 use crate::safety::ExistingOutputs;
 use crate::tile::{self, TileConfig};
 use anyhow::{Context, Result};
-use faststyle::image_io::{self, OutputFormat};
+use faststyle::image_io::{self, ImageListing, OutputFormat};
+use faststyle::progress::Console;
 use faststyle::tensor_file::TensorFile;
 use faststyle::{Checkpoint, DeviceChoice};
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use tch::{Device, Kind};
-use walkdir::WalkDir;
 
 /// A loaded checkpoint ready to stylize images.
 #[derive(Debug)]
@@ -27,12 +25,13 @@ pub struct Stylizer {
     pub controls: faststyle::Controls,
     /// Stylize images larger than a tile in blended overlapping tiles (default: whole).
     pub tile: Option<TileConfig>,
-    /// Dtype the network runs in (set with [`Stylizer::set_precision`]; default f32).
-    pub precision: Kind,
+    /// Dtype the network runs in: the weights are converted with it, so only
+    /// [`Stylizer::set_precision`] changes it.
+    precision: Kind,
 }
 
 /// The checkpoint built into the binary: Starry Night, trained by this project's trainer on
-/// ../shared/data with `configs/starry_night.json` (see the README), stored as F16.
+/// about 1000 natural photos with `configs/starry_night.json` (see the README), stored as F16.
 pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/starry_night.safetensors");
 
 /// The name the built-in checkpoint goes by in messages.
@@ -71,6 +70,11 @@ impl Stylizer {
     pub fn set_precision(&mut self, kind: Kind) {
         self.checkpoint.vs.set_kind(kind);
         self.precision = kind;
+    }
+
+    /// The dtype the network runs in (f32 unless [`Stylizer::set_precision`] changed it).
+    pub fn precision(&self) -> Kind {
+        self.precision
     }
 
     /// Stylizes one 8-bit RGB image; the result has the same size. Runs under `no_grad`,
@@ -126,7 +130,7 @@ impl Stylizer {
     /// each names its file.
     pub fn stylize_file(&self, input: &Path, output: &Path, max_size: Option<u32>) -> Result<(u32, u32)> {
         OutputFormat::from_path(output)?;
-        let img = read_fitted(input, max_size)?;
+        let img = image_io::read_rgb_fitted(input, max_size)?;
         let out = self.stylize(&img)?;
         if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -135,26 +139,6 @@ impl Stylizer {
         image_io::write_image(output, &out)?;
         Ok(out.dimensions())
     }
-}
-
-/// Reads an image as RGB8, scaled down (keeping the aspect ratio) so its longer side is at
-/// most `max_size` when given.
-///
-/// # Errors
-/// The file cannot be read or decoded (see [`image_io::read_rgb`]).
-pub fn read_fitted(input: &Path, max_size: Option<u32>) -> faststyle::Result<RgbImage> {
-    let img = image_io::read_rgb(input)?;
-    Ok(match max_size {
-        Some(m) => {
-            let (w, h) = image_io::fit_within(img.width(), img.height(), m);
-            if (w, h) == img.dimensions() {
-                img
-            } else {
-                image_io::resize(&img, w, h)
-            }
-        }
-        None => img,
-    })
 }
 
 /// The output path of a frame: its path relative to the input folder, under the output
@@ -167,20 +151,6 @@ pub fn output_path_for(input_root: &Path, file: &Path, output_root: &Path) -> Pa
         Ok(_) => out,
         Err(_) => out.with_extension("png"),
     }
-}
-
-/// The progress bar of folders and videos (frames done of `len`, frames/s, ETA) on a
-/// terminal; hidden otherwise.
-pub fn frame_bar(len: Option<u64>) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::with_draw_target(len, ProgressDrawTarget::stderr());
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} frames [{elapsed_precise} < {eta_precise}] {per_sec}")
-            .expect("static template"),
-    );
-    bar
 }
 
 /// Result of stylizing a folder.
@@ -206,8 +176,9 @@ pub struct FolderReport {
 /// removed first.
 ///
 /// # Errors
-/// When `input` cannot be walked at all, or outputs exist and `existing` is
-/// [`ExistingOutputs::Refuse`] (checked before any work); per-file failures are in the report.
+/// When `input` cannot be read or holds no image (see [`image_io::list_images`]), or
+/// outputs exist and `existing` is [`ExistingOutputs::Refuse`] (checked before any work);
+/// per-file failures are in the report.
 pub fn stylize_folder(
     st: &Stylizer,
     input: &Path,
@@ -215,37 +186,28 @@ pub fn stylize_folder(
     opts: &PipelineOptions,
     existing: ExistingOutputs,
 ) -> Result<FolderReport> {
-    let mut files = Vec::new();
+    let console = Console::hidden();
+    let ImageListing { files, unreadable } = image_io::list_images(input)?;
     let mut report = FolderReport::default();
-    for entry in WalkDir::new(input).follow_links(true).sort_by_file_name() {
-        match entry {
-            Ok(e) if e.file_type().is_file() && image_io::has_image_extension(e.path()) => files.push(e.into_path()),
-            Ok(_) => {}
-            Err(e) => {
-                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| input.to_path_buf());
-                if path == input {
-                    return Err(anyhow::anyhow!("{}: {e}", input.display()));
-                }
-                eprintln!("warning: skipped {}", faststyle::error::about(&path, &e.to_string()));
-                report.failed.push((path, e.to_string()));
-            }
-        }
+    for (path, why) in unreadable {
+        console.skipped(&path, &why);
+        report.failed.push((path, why));
     }
     // Pair each input with its output; refuse, skip or keep existing outputs up front.
-    let mut jobs: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
+    let mut jobs: Vec<Job> = Vec::with_capacity(files.len());
     let mut claimed: HashMap<PathBuf, PathBuf> = HashMap::new();
     for file in files {
         let out = output_path_for(input, &file, output);
         if let Some(first) = claimed.get(&out) {
             let why = format!("its output {} is also the output of {}", out.display(), first.display());
-            eprintln!("warning: skipped {}: {why}", file.display());
+            console.skipped(&file, &why);
             report.failed.push((file, why));
             continue;
         }
         claimed.insert(out.clone(), file.clone());
-        jobs.push((file, out));
+        jobs.push(Job { input: file, output: out });
     }
-    let exists: Vec<&PathBuf> = jobs.iter().map(|j| &j.1).filter(|o| o.exists()).collect();
+    let exists: Vec<&PathBuf> = jobs.iter().map(|j| &j.output).filter(|o| o.exists()).collect();
     match existing {
         ExistingOutputs::Refuse if !exists.is_empty() => anyhow::bail!(
             "{}: {} of {} outputs already exist (e.g. {}); pass --overwrite to replace them or --skip-existing to \
@@ -257,7 +219,7 @@ pub fn stylize_folder(
         ),
         ExistingOutputs::Skip => {
             let before = jobs.len();
-            jobs.retain(|j| !j.1.exists());
+            jobs.retain(|j| !j.output.exists());
             report.skipped_existing = before - jobs.len();
         }
         _ => {}
@@ -265,24 +227,33 @@ pub fn stylize_folder(
     if output.is_dir() {
         faststyle::fsutil::remove_stale_temp_files(output, true);
     }
-    let bar = frame_bar(Some(jobs.len() as u64));
-    let jobs: Vec<Job> = jobs.into_iter().map(|(input, output)| Job { input, output }).collect();
-    let on_done = |i: usize, r: Result<(), String>| {
+    let console = Console::frames(Some(jobs.len() as u64));
+    let run = stylize_jobs(st, &jobs, opts, &|i, r| {
         if let Err(why) = r {
-            let msg = format!("warning: skipped {}", faststyle::error::about(&jobs[i].input, &why));
-            if bar.is_hidden() {
-                eprintln!("{msg}");
-            } else {
-                bar.println(msg);
-            }
+            console.skipped(&jobs[i].input, why);
         }
-        bar.inc(1);
-    };
-    let run = pipeline::run(st, &jobs, opts, &on_done);
-    bar.finish_and_clear();
+        console.bar().inc(1);
+    })?;
+    console.finish();
     report.done = run.done;
-    report.failed.extend(run.failed);
+    report.failed.extend(run.failed.into_iter().map(|(i, why)| (jobs[i].input.clone(), why)));
     report.stages = run.stages;
     report.seconds = run.seconds;
     Ok(report)
+}
+
+/// Stylizes image files through the pipeline: each job's input, decoded (scaled to
+/// `opts.max_size`), to its output; `on_done` hears of each job as it finishes.
+///
+/// # Errors
+/// None per file (failures are in the report); a libtorch failure on a whole batch is
+/// reported for each of its frames.
+pub fn stylize_jobs(
+    st: &Stylizer,
+    jobs: &[Job],
+    opts: &PipelineOptions,
+    on_done: &pipeline::OnDone<'_>,
+) -> Result<PipelineReport> {
+    let mut source = FileSource::new(jobs, opts.max_size);
+    pipeline::run(&mut source, &mut FileSink::new(jobs), opts, &mut |imgs| st.stylize_batch(imgs), on_done)
 }

@@ -1,19 +1,19 @@
 //! Video files through the `ffmpeg` command-line tools: `ffprobe` reads the size and frame
-//! rate, one `ffmpeg` decodes to raw RGB frames on a pipe, the frames go through the
-//! TransformerNet in batches, and a second `ffmpeg` encodes them as H.264 (yuv420p) with the
-//! input's audio copied. Decode, compute and encode overlap (two threads and bounded queues),
-//! frames stay in order, and the result is written under a temporary name and renamed when
-//! complete, so a failed or killed run never leaves a file that looks finished.
+//! rate, one `ffmpeg` decodes to raw RGB frames on a pipe ([`FfmpegSource`]), the frames go
+//! through the TransformerNet in batches, and a second `ffmpeg` encodes them as H.264
+//! (yuv420p) with the input's audio copied ([`FfmpegSink`]). Decode, compute and encode
+//! overlap in the same [`crate::pipeline`] as folders use, frames stay in order, and the
+//! result is written under a temporary name and renamed when complete, so a failed or killed
+//! run never leaves a file that looks finished.
 
-use crate::pipeline::StageTimes;
+use crate::pipeline::{self, Frame, FrameSink, FrameSource, PipelineOptions, StageTimes};
 use crate::stylize::Stylizer;
 use anyhow::{bail, Context, Result};
+use faststyle::progress::Console;
 use image::RgbImage;
 use std::io::{Read, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::sync_channel;
-use std::time::Instant;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 /// File extensions treated as video (case-insensitive).
 pub const VIDEO_EXTENSIONS: &[&str] = &["mp4", "mov", "mkv", "webm", "avi", "m4v"];
@@ -110,6 +110,21 @@ pub struct VideoReport {
 /// Kills a child process on drop unless it was waited for.
 struct Reaped(Option<Child>);
 
+impl Reaped {
+    /// Waits for the process to exit (its stdin, if piped, must be closed).
+    ///
+    /// # Errors
+    /// It failed; the error quotes its stderr.
+    fn finish(&mut self, what: &str) -> Result<()> {
+        let child = self.0.take().context("ffmpeg was already waited for")?;
+        let out = child.wait_with_output().with_context(|| format!("waiting for ffmpeg ({what})"))?;
+        if !out.status.success() {
+            bail!("ffmpeg ({what}) failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        Ok(())
+    }
+}
+
 impl Drop for Reaped {
     fn drop(&mut self) {
         if let Some(mut c) = self.0.take() {
@@ -119,17 +134,55 @@ impl Drop for Reaped {
     }
 }
 
+/// Raw RGB frames of `width×height` read from a decoding ffmpeg's stdout.
+pub struct FfmpegSource {
+    pipe: ChildStdout,
+    width: u32,
+    height: u32,
+}
+
+impl FrameSource for FfmpegSource {
+    fn next_frames(&mut self, n: usize) -> Result<Option<Vec<Result<RgbImage, String>>>> {
+        let mut frames = Vec::with_capacity(n);
+        while frames.len() < n {
+            let mut buf = vec![0u8; (self.width * self.height * 3) as usize];
+            match self.pipe.read_exact(&mut buf) {
+                Ok(()) => frames.push(Ok(RgbImage::from_raw(self.width, self.height, buf).expect("w·h·3 bytes"))),
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e).context("reading frames from ffmpeg"),
+            }
+        }
+        Ok((!frames.is_empty()).then_some(frames))
+    }
+}
+
+/// Stylized frames written, in order, to an encoding ffmpeg's stdin. Any failed frame ends
+/// the run: a video with a missing frame is not a result.
+pub struct FfmpegSink {
+    pipe: ChildStdin,
+}
+
+impl FrameSink for FfmpegSink {
+    fn write(&mut self, frames: Vec<Frame>) -> Result<Vec<(usize, Result<(), String>)>> {
+        let mut done = Vec::with_capacity(frames.len());
+        for (i, r) in frames {
+            let img = r.map_err(|why| anyhow::anyhow!("frame {}: {why}", i + 1))?;
+            self.pipe.write_all(img.as_raw()).context("writing frames to the encoder")?;
+            done.push((i, Ok(())));
+        }
+        Ok(done)
+    }
+}
+
 /// Stylizes the video `input` into `output` (H.264, yuv420p, the input's frame rate, audio
 /// copied), `batch` frames per forward pass. Odd frame sizes are padded by one pixel on the
 /// right/bottom edge to the even size yuv420p needs.
 ///
 /// # Errors
 /// ffmpeg/ffprobe missing (the message says how to install them), an unreadable input, a
-/// failed encode; `output` is then left untouched.
+/// failed frame or encode; `output` is then left untouched.
 pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -> Result<VideoReport> {
     let info = probe(input)?;
-    let (w, h) = (info.width, info.height);
-    let frame_bytes = (w * h * 3) as usize;
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         faststyle::fsutil::remove_stale_temp_files(dir, false);
@@ -137,20 +190,51 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
     // Written under a temporary name (deleted on any failure), renamed when complete; the
     // name has no video extension, so the container is named to ffmpeg explicitly.
     let tmp = faststyle::fsutil::temp_path_beside(output)?;
-    let muxer = muxer_for(output);
-
-    let mut decoder = Reaped(Some(
-        tool("ffmpeg")?
-            .args(["-v", "error", "-nostdin", "-i"])
-            .arg(input)
-            .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting ffmpeg to decode")?,
+    let mut decoder = Reaped(Some(decoder_command(input)?.spawn().context("starting ffmpeg to decode")?));
+    let mut encoder = Reaped(Some(
+        encoder_command(&info, input, &tmp, muxer_for(output))?.spawn().context("starting ffmpeg to encode")?,
     ));
+    let mut source = FfmpegSource {
+        pipe: decoder.0.as_mut().and_then(|c| c.stdout.take()).context("decoder stdout")?,
+        width: info.width,
+        height: info.height,
+    };
+    let mut sink = FfmpegSink { pipe: encoder.0.as_mut().and_then(|c| c.stdin.take()).context("encoder stdin")? };
+    let console = Console::frames(info.frames);
+    let opts = PipelineOptions { batch: batch.max(1), queue: 2 * batch.max(1), max_size: None };
+    let run =
+        pipeline::run(&mut source, &mut sink, &opts, &mut |imgs| st.stylize_batch(imgs), &|_, _| console.bar().inc(1));
+    console.finish();
+    // Closing the pipes lets both ffmpegs finish. On any error below, `Reaped` kills them
+    // and `TempPath` deletes the partial file, so nothing that looks complete is left.
+    drop((source, sink));
+    let run = run.with_context(|| format!("stylizing {}", input.display()))?;
+    decoder.finish(&format!("decoding {}", input.display()))?;
+    encoder.finish(&format!("encoding {}", output.display()))?;
+    if run.done == 0 {
+        bail!("{}: no frames could be read", input.display());
+    }
+    tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
+    Ok(VideoReport { frames: run.done, seconds: run.seconds, stages: run.stages, fps: info.fps, audio: info.has_audio })
+}
+
+/// `ffmpeg` decoding the first video stream of `input` to raw RGB frames on stdout.
+fn decoder_command(input: &Path) -> Result<Command> {
+    let mut cmd = tool("ffmpeg")?;
+    cmd.args(["-v", "error", "-nostdin", "-i"])
+        .arg(input)
+        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Ok(cmd)
+}
+
+/// `ffmpeg` encoding raw RGB frames from stdin as H.264 yuv420p into `out` (container
+/// `muxer`), with `input`'s audio copied when it has any.
+fn encoder_command(info: &VideoInfo, input: &Path, out: &Path, muxer: &str) -> Result<Command> {
     let mut enc = tool("ffmpeg")?;
-    enc.args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &format!("{w}x{h}"), "-r", &info.fps])
+    let size = format!("{}x{}", info.width, info.height);
+    enc.args(["-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", &size, "-r", &info.fps])
         .args(["-i", "-"]);
     if info.has_audio {
         enc.arg("-i").arg(input).args(["-map", "0:v", "-map", "1:a", "-c:a", "copy", "-shortest"]);
@@ -165,109 +249,8 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
         "-f",
         muxer,
     ])
-    .arg(&tmp);
-    let mut encoder =
-        Reaped(Some(enc.stdin(Stdio::piped()).stderr(Stdio::piped()).spawn().context("starting ffmpeg to encode")?));
-
-    let bar = crate::stylize::frame_bar(info.frames);
-    let start = Instant::now();
-    let mut stages = StageTimes::default();
-    let mut dec_out = decoder.0.as_mut().and_then(|c| c.stdout.take()).context("decoder stdout")?;
-    let mut enc_in = encoder.0.as_mut().and_then(|c| c.stdin.take()).context("encoder stdin")?;
-    let (tx_frames, rx_frames) = sync_channel::<RgbImage>(batch.max(1) * 2);
-    let (tx_out, rx_out) = sync_channel::<RgbImage>(batch.max(1) * 2);
-    let result: Result<usize> = std::thread::scope(|s| {
-        let reader = s.spawn(move || -> (f64, std::io::Result<()>) {
-            let mut busy = 0.0;
-            loop {
-                let t = Instant::now();
-                let mut buf = vec![0u8; frame_bytes];
-                match dec_out.read_exact(&mut buf) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return (busy, Ok(())),
-                    Err(e) => return (busy, Err(e)),
-                }
-                busy += t.elapsed().as_secs_f64();
-                let frame = RgbImage::from_raw(w, h, buf).expect("w·h·3 bytes");
-                if tx_frames.send(frame).is_err() {
-                    return (busy, Ok(()));
-                }
-            }
-        });
-        let writer = s.spawn(move || -> (f64, std::io::Result<()>) {
-            let mut busy = 0.0;
-            for frame in rx_out {
-                let t = Instant::now();
-                if let Err(e) = enc_in.write_all(frame.as_raw()) {
-                    return (busy, Err(e));
-                }
-                busy += t.elapsed().as_secs_f64();
-            }
-            (busy, enc_in.flush())
-        });
-        let mut frames = 0usize;
-        let mut pending: Vec<RgbImage> = Vec::with_capacity(batch.max(1));
-        let mut compute = 0.0;
-        let mut run = |pending: &mut Vec<RgbImage>| -> Result<()> {
-            if pending.is_empty() {
-                return Ok(());
-            }
-            let t = Instant::now();
-            let outs = st.stylize_batch(&pending.iter().collect::<Vec<_>>())?;
-            compute += t.elapsed().as_secs_f64();
-            pending.clear();
-            for o in outs {
-                tx_out.send(o).map_err(|_| anyhow::anyhow!("the encoder stopped early"))?;
-                frames += 1;
-                bar.inc(1);
-            }
-            Ok(())
-        };
-        let mut failed = None;
-        for frame in rx_frames {
-            pending.push(frame);
-            if pending.len() >= batch.max(1) {
-                if let Err(e) = run(&mut pending) {
-                    failed = Some(e);
-                    break;
-                }
-            }
-        }
-        if failed.is_none() {
-            if let Err(e) = run(&mut pending) {
-                failed = Some(e);
-            }
-        }
-        // `run`'s last use ends its borrows; closing the queue lets the writer finish.
-        drop(tx_out);
-        let (dec_busy, dec_res) = reader.join().unwrap_or((0.0, Ok(())));
-        let (enc_busy, enc_res) = writer.join().unwrap_or((0.0, Ok(())));
-        stages = StageTimes { decode: dec_busy, compute, encode: enc_busy };
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        dec_res.with_context(|| format!("reading frames of {}", input.display()))?;
-        enc_res.context("writing frames to the encoder")?;
-        Ok(frames)
-    });
-
-    bar.finish_and_clear();
-    let finish = |child: &mut Reaped, what: &str| -> Result<()> {
-        let c = child.0.take().expect("child present");
-        let out = c.wait_with_output().with_context(|| format!("waiting for ffmpeg ({what})"))?;
-        if !out.status.success() {
-            bail!("ffmpeg ({what}) failed: {}", String::from_utf8_lossy(&out.stderr).trim());
-        }
-        Ok(())
-    };
-    // On any error below, `Reaped` kills the ffmpeg children and `TempPath` deletes the
-    // partial file, so nothing that looks complete is left.
-    let frames = result?;
-    finish(&mut decoder, &format!("decoding {}", input.display()))?;
-    finish(&mut encoder, &format!("encoding {}", output.display()))?;
-    if frames == 0 {
-        bail!("{}: no frames could be read", input.display());
-    }
-    tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
-    Ok(VideoReport { frames, seconds: start.elapsed().as_secs_f64(), stages, fps: info.fps, audio: info.has_audio })
+    .arg(out)
+    .stdin(Stdio::piped())
+    .stderr(Stdio::piped());
+    Ok(enc)
 }

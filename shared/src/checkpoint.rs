@@ -24,7 +24,7 @@
 //! always stored from CPU copies), and in F32 whatever dtype it was stored in.
 
 use crate::error::{Error, Result};
-use crate::tensor_file::{self, TensorFile};
+use crate::tensor_file::{self, StoreDtype, TensorFile};
 use crate::transformer::{TransformerConfig, TransformerNet};
 use crate::vgg::{Preprocessing, VggArch};
 use serde::{Deserialize, Serialize};
@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use tch::{nn, Device, Tensor};
 
 /// Value of the `format` metadata key.
-pub const FORMAT: &str = "faststyle.transformer_net";
+pub(crate) const FORMAT: &str = "faststyle.transformer_net";
 /// The newest format version this build reads, and the one it writes.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -49,18 +49,6 @@ const KEY_SOFTWARE: &str = "faststyle_version";
 pub const KEY_TRAIN_STATE: &str = "train_state";
 /// Prefix of the tensors holding the trainer's resume state; inference ignores them.
 pub const TRAIN_STATE_PREFIX: &str = "train_state.";
-
-/// Storage dtype of checkpoint tensors. F16 halves the file (3.4 MB for the default net) at
-/// an inference error far below one 8-bit level; training checkpoints use F32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreDtype {
-    /// IEEE single precision, exact.
-    #[default]
-    F32,
-    /// IEEE half precision.
-    F16,
-}
 
 /// The loss network a checkpoint was trained with (for provenance; inference needs none).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

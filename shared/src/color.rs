@@ -39,7 +39,7 @@ pub fn rgb_to_ycbcr(rgb: &Tensor) -> Tensor {
 }
 
 /// YCbCr 0–255 → RGB 0–255 (not clamped), `[N, 3, H, W]`; inverse of [`rgb_to_ycbcr`].
-pub fn ycbcr_to_rgb(ycbcr: &Tensor) -> Tensor {
+pub(crate) fn ycbcr_to_rgb(ycbcr: &Tensor) -> Tensor {
     mix(&(ycbcr - offset(ycbcr)), &YCBCR_TO_RGB)
 }
 
@@ -74,7 +74,7 @@ impl Default for Controls {
 
 impl Controls {
     /// Whether these controls leave the stylized output unchanged.
-    pub fn is_identity(&self) -> bool {
+    pub(crate) fn is_identity(&self) -> bool {
         self.strength == 1.0 && !self.preserve_color
     }
 

@@ -1,11 +1,16 @@
-//! Device selection: `auto`, `cpu`, `cuda` or `cuda:N`.
+//! Where and in what precision networks run: [`DeviceChoice`] (`auto`, `cpu`, `cuda`,
+//! `cuda:N`) and [`Precision`] (`auto`, `fp32`, `bf16`, `fp16`).
 
 use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
+use strum::{Display, EnumString, VariantNames};
 
 /// Which device to run on, as written in configs and on the command line.
+///
+/// Its text form carries an ordinal (`cuda:1`), so it has its own `FromStr`/`Display` (the
+/// derive macros of [`crate::choice`] only name unit variants); serde goes through them.
 ///
 /// `auto` picks the first CUDA device when libtorch sees one, else the CPU. `cuda` and
 /// `cuda:N` fail with a clear error when CUDA is not available rather than silently running
@@ -99,6 +104,49 @@ impl fmt::Display for DeviceChoice {
     }
 }
 
+/// Numeric precision of a network's weights and activations: the TransformerNet at
+/// inference (`infer --precision`) or the frozen loss network in training
+/// (`loss_network_precision`). Written `auto`, `fp32` (also `f32`), `bf16`, `fp16` (also
+/// `f16`), case-insensitive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString, VariantNames)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+pub enum Precision {
+    /// The fastest safe choice for the device: see [`Precision::resolve`].
+    #[default]
+    Auto,
+    /// IEEE single precision.
+    #[strum(to_string = "fp32", serialize = "f32")]
+    Fp32,
+    /// bfloat16: fp32's range, 8 mantissa bits; needs no loss scaling.
+    Bf16,
+    /// IEEE half precision (in training, with dynamic loss scaling against underflow).
+    #[strum(to_string = "fp16", serialize = "f16")]
+    Fp16,
+}
+
+impl Precision {
+    /// The concrete choice on `device`: `auto` becomes `on_cuda` on a CUDA device and fp32
+    /// elsewhere (bf16 and fp16 convolutions are slow on CPUs without AVX-512). Inference
+    /// passes fp16, the training loss network bf16 (no loss scaling needed).
+    pub fn resolve(self, device: tch::Device, on_cuda: Precision) -> Precision {
+        match (self, device) {
+            (Precision::Auto, tch::Device::Cuda(_)) => on_cuda,
+            (Precision::Auto, _) => Precision::Fp32,
+            (p, _) => p,
+        }
+    }
+
+    /// The libtorch dtype (`auto` as fp32; resolve it first).
+    pub fn kind(self) -> tch::Kind {
+        match self {
+            Precision::Bf16 => tch::Kind::BFloat16,
+            Precision::Fp16 => tch::Kind::Half,
+            Precision::Auto | Precision::Fp32 => tch::Kind::Float,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +164,20 @@ mod tests {
         assert_eq!(DeviceChoice::Cuda(0).to_string(), "cuda:0");
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert!("cuda:x".parse::<DeviceChoice>().is_err());
+    }
+
+    #[test]
+    fn precision_names_agree_between_serde_and_text() {
+        use strum::VariantNames;
+        for name in Precision::VARIANTS {
+            let p: Precision = name.parse().unwrap();
+            assert_eq!(&p.to_string(), name);
+            assert_eq!(serde_json::to_value(p).unwrap(), *name);
+        }
+        assert_eq!("F16".parse::<Precision>().unwrap(), Precision::Fp16);
+        assert_eq!(Precision::Auto.resolve(tch::Device::Cuda(0), Precision::Bf16), Precision::Bf16);
+        assert_eq!(Precision::Auto.resolve(tch::Device::Cpu, Precision::Fp16), Precision::Fp32);
+        assert_eq!(Precision::Fp16.resolve(tch::Device::Cpu, Precision::Bf16), Precision::Fp16);
     }
 
     #[test]

@@ -8,13 +8,14 @@ use std::path::PathBuf;
 /// Errors from loading, validating, running and saving faststyle models and images.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// An operating-system error while reading or writing `path`.
-    #[error("{}: {source}", path.display())]
+    /// An operating-system error while reading or writing `path`. The OS error is part of
+    /// the message, not a separate cause, so `{:#}` says it once.
+    #[error("{}: {error}", path.display())]
     Io {
-        /// The file or folder concerned.
+        /// The file or folder concerned (for a write: the file asked for, never a temporary).
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
 
     /// `path` is not an image this build can decode (unknown format, corrupt or truncated
@@ -34,6 +35,24 @@ pub enum Error {
         path: PathBuf,
         /// What went wrong.
         reason: String,
+    },
+
+    /// Laying out tensors as a safetensors file failed (a tensor file, not an image).
+    #[error("{}: cannot write tensor file: {reason}", path.display())]
+    WriteTensors {
+        /// The output file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+
+    /// A folder holds no file with an image extension, at any depth.
+    #[error("{}: no images found ({extensions}) in this folder or below", path.display())]
+    NoImages {
+        /// The folder.
+        path: PathBuf,
+        /// The extensions looked for, comma-separated.
+        extensions: String,
     },
 
     /// The output extension names no format we write.
@@ -146,9 +165,22 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps an I/O error with the path it concerns.
-    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+    /// Wraps an I/O error with the path it concerns. An error that names a path of its own
+    /// (tempfile's "… at path \".x.jpg.123.tmp\"" for a temporary file beside `path`) keeps
+    /// only its OS message, so the error names `path`, the file the user asked for, once.
+    pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
+        Error::Io { path: path.into(), error: without_path_context(error) }
+    }
+}
+
+/// `error` without a trailing ` at path "…"` that a wrapping library added to its message.
+fn without_path_context(error: std::io::Error) -> std::io::Error {
+    if error.raw_os_error().is_some() || error.get_ref().is_none() {
+        return error;
+    }
+    match error.to_string().split_once(" at path ") {
+        Some((message, _)) => std::io::Error::new(error.kind(), message.to_string()),
+        None => error,
     }
 }
 

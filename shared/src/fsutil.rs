@@ -42,11 +42,12 @@ pub fn temp_path_beside(path: &Path) -> Result<tempfile::TempPath> {
 ///
 /// # Errors
 /// [`Error::Io`] naming `path` when the temporary file cannot be created, written, synced or
-/// renamed; errors returned by `write` are passed through. On any error the temporary file
-/// is removed and `path` is left untouched.
-pub fn write_atomic<F>(path: &Path, write: F) -> Result<()>
+/// renamed; errors returned by `write` (of any type that an [`Error`] converts into) are
+/// passed through. On any error the temporary file is removed and `path` is left untouched.
+pub fn write_atomic<F, E>(path: &Path, write: F) -> std::result::Result<(), E>
 where
-    F: FnOnce(&mut BufWriter<&mut std::fs::File>) -> Result<()>,
+    F: FnOnce(&mut BufWriter<&mut std::fs::File>) -> std::result::Result<(), E>,
+    E: From<Error>,
 {
     let mut tmp = temp_file_beside(path)?;
     {
@@ -55,19 +56,24 @@ where
         w.flush().map_err(|e| Error::io(path, e))?;
     }
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
-    fault_delay_before_rename();
+    #[cfg(feature = "fault-injection")]
+    fault::delay_before_rename();
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }
 
-/// Environment variable naming milliseconds to sleep between writing a temporary file and
-/// renaming it. A testing aid: it holds the write window open so a test can `kill -9` the
-/// process mid-write deterministically (tests/train_faults.rs). Unset in normal use.
-pub const FAULT_DELAY_ENV: &str = "FASTSTYLE_FAULT_DELAY_RENAME_MS";
+/// Testing aids, compiled only with the `fault-injection` feature (test builds).
+#[cfg(feature = "fault-injection")]
+pub mod fault {
+    /// Environment variable naming milliseconds to sleep between writing a temporary file
+    /// and renaming it: it holds the write window open so a test can `kill -9` the process
+    /// mid-write deterministically (tests/train_faults.rs).
+    pub const DELAY_RENAME_ENV: &str = "FASTSTYLE_FAULT_DELAY_RENAME_MS";
 
-fn fault_delay_before_rename() {
-    if let Some(ms) = std::env::var(FAULT_DELAY_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
-        std::thread::sleep(std::time::Duration::from_millis(ms));
+    pub(crate) fn delay_before_rename() {
+        if let Some(ms) = std::env::var(DELAY_RENAME_ENV).ok().and_then(|v| v.parse::<u64>().ok()) {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
     }
 }
 
@@ -165,11 +171,23 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_write_names_the_file_asked_for_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("missing/out.jpg");
+        let e = write_bytes_atomic(&p, b"x").unwrap_err();
+        let msg = e.to_string();
+        assert_eq!(msg.matches(&p.display().to_string()).count(), 1, "{msg}");
+        assert!(!msg.contains(".out.jpg.") && !msg.contains("at path"), "names a temporary file: {msg}");
+        assert!(msg.contains("No such file or directory"), "{msg}");
+        assert!(std::error::Error::source(&e).is_none(), "the OS error is said once, not again as a cause");
+    }
+
+    #[test]
     fn a_failing_writer_leaves_the_old_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.bin");
         write_bytes_atomic(&p, b"old").unwrap();
-        let r = write_atomic(&p, |_| Err(Error::Config("boom".into())));
+        let r: Result<()> = write_atomic(&p, |_| Err(Error::Config("boom".into())));
         assert!(r.is_err());
         assert_eq!(std::fs::read(&p).unwrap(), b"old");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);

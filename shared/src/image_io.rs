@@ -13,29 +13,66 @@ use image::codecs::jpeg::JpegEncoder;
 use image::codecs::png::PngEncoder;
 use image::{DynamicImage, ImageDecoder, ImageReader, Limits, RgbImage};
 use std::io::Cursor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use tch::{Device, Kind, Tensor};
-
-pub use image::RgbImage as Image;
 
 /// File extensions (lower case) treated as images when walking a folder.
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "tif", "tiff", "webp", "bmp", "gif"];
 
 /// The largest width or height decoded, in pixels (larger than 8K video; 4K is 3840).
-pub const MAX_IMAGE_SIDE: u32 = 16_384;
+pub(crate) const MAX_IMAGE_SIDE: u32 = 16_384;
 
 /// The most memory one decode may allocate, in bytes (1 GiB).
-pub const MAX_DECODE_ALLOC: u64 = 1 << 30;
+pub(crate) const MAX_DECODE_ALLOC: u64 = 1 << 30;
 
 /// JPEG quality of written images (libjpeg scale, 1–100).
-pub const JPEG_QUALITY: u8 = 95;
+pub(crate) const JPEG_QUALITY: u8 = 95;
 
 /// Whether `path` has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
-pub fn has_image_extension(path: &Path) -> bool {
+pub(crate) fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
         .unwrap_or(false)
+}
+
+/// The image files of a folder, as [`list_images`] finds them.
+#[derive(Debug, Clone, Default)]
+pub struct ImageListing {
+    /// Files with an image extension, sorted by path.
+    pub files: Vec<PathBuf>,
+    /// Entries that could not be visited (a dangling link, an unreadable sub-folder), with
+    /// the reason: to be reported and counted as skipped, not fatal.
+    pub unreadable: Vec<(PathBuf, String)>,
+}
+
+/// Lists the files with an image extension under `dir`, recursively and following symbolic
+/// links, sorted by path so the order does not depend on the file system. Used for training
+/// folders and for `infer` on a folder alike.
+///
+/// # Errors
+/// [`Error::Io`] when `dir` itself cannot be read; [`Error::NoImages`] when no file under it
+/// has an image extension.
+pub fn list_images(dir: &Path) -> Result<ImageListing> {
+    std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut listing = ImageListing::default();
+    for entry in walkdir::WalkDir::new(dir).follow_links(true) {
+        match entry {
+            Ok(e) if e.file_type().is_file() && has_image_extension(e.path()) => listing.files.push(e.into_path()),
+            Ok(_) => {}
+            Err(e) => {
+                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
+                if has_image_extension(&path) || e.io_error().is_some() {
+                    listing.unreadable.push((path, e.to_string()));
+                }
+            }
+        }
+    }
+    if listing.files.is_empty() {
+        return Err(Error::NoImages { path: dir.to_path_buf(), extensions: IMAGE_EXTENSIONS.join(", ") });
+    }
+    listing.files.sort();
+    Ok(listing)
 }
 
 fn limits() -> Limits {
@@ -56,11 +93,31 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage> {
     decode_rgb(&bytes, path)
 }
 
+/// Reads an image as RGB8 (see [`read_rgb`]), scaled down (keeping the aspect ratio, see
+/// [`fit_within`]) so its longer side is at most `max_size` when given.
+///
+/// # Errors
+/// As [`read_rgb`].
+pub fn read_rgb_fitted(path: &Path, max_size: Option<u32>) -> Result<RgbImage> {
+    let img = read_rgb(path)?;
+    Ok(match max_size {
+        Some(m) => {
+            let (w, h) = fit_within(img.width(), img.height(), m);
+            if (w, h) == img.dimensions() {
+                img
+            } else {
+                resize(&img, w, h)
+            }
+        }
+        None => img,
+    })
+}
+
 /// Decodes image bytes as 8-bit RGB, upright. `path` is used only in error messages.
 ///
 /// # Errors
 /// [`Error::Decode`] as for [`read_rgb`].
-pub fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
+pub(crate) fn decode_rgb(bytes: &[u8], path: &Path) -> Result<RgbImage> {
     let fail = |reason: String| Error::Decode { path: path.to_path_buf(), reason: reason.trim_end().to_string() };
     if bytes.is_empty() {
         return Err(fail("the file is empty".into()));

@@ -12,28 +12,35 @@
 //! - [`image_io`]: image decoding/encoding, resizing and tensor conversion;
 //! - [`tensor_file`]: checked reading of safetensors files into a `VarStore`;
 //! - [`synthetic`]: procedurally rendered test scenes (the project ships no photos);
-//! - [`device`]: `auto|cpu|cuda` device selection.
+//! - [`device`]: `auto|cpu|cuda` device and `auto|fp32|bf16|fp16` precision choices;
+//! - [`choice`]: those choices as command-line values;
+//! - [`fsutil`]: atomic writes (temp file + rename) and cleanup after a crash;
+//! - [`progress`]: the progress bar and the warnings printed above it;
+//! - [`color`]: output controls (strength, colour preservation).
 //!
 //! Tensor conventions used throughout: images are `[N, 3, H, W]` `f32` RGB with values in
 //! 0–255 (not normalised); the loss network applies its own preprocessing.
 
 pub mod checkpoint;
+pub mod choice;
 pub mod color;
 pub mod device;
 pub mod error;
 pub mod fsutil;
 pub mod image_io;
 pub mod loss;
+pub mod progress;
 pub mod synthetic;
 pub mod tensor_file;
 pub mod transformer;
 pub mod vgg;
 
-pub use checkpoint::{Checkpoint, CheckpointMeta, StoreDtype};
+pub use checkpoint::{Checkpoint, CheckpointMeta};
 pub use color::Controls;
-pub use device::DeviceChoice;
+pub use device::{DeviceChoice, Precision};
 pub use error::{Error, Result};
 pub use loss::{LayerWeight, LossParts, LossWeights, PerceptualLoss};
+pub use tensor_file::StoreDtype;
 pub use transformer::{TransformerConfig, TransformerNet};
 pub use vgg::{LossNetwork, LossNetworkConfig, Preprocessing, VggArch};
 

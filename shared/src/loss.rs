@@ -32,14 +32,14 @@ pub fn gram_matrix(features: &Tensor) -> Tensor {
 }
 
 /// Mean squared error over all elements, in f32 (PE `torch.nn.MSELoss()`).
-pub fn mse(a: &Tensor, b: &Tensor) -> Tensor {
+pub(crate) fn mse(a: &Tensor, b: &Tensor) -> Tensor {
     a.to_kind(Kind::Float).mse_loss(&b.to_kind(Kind::Float), Reduction::Mean)
 }
 
 /// Total-variation loss of `[N, C, H, W]` images (see the module docs for the formula):
 /// half the sum of squared horizontal and vertical neighbour differences, averaged over the
 /// batch. A scalar in (pixel units)², f32. A side of 1 contributes no differences.
-pub fn tv_loss(images: &Tensor) -> Tensor {
+pub(crate) fn tv_loss(images: &Tensor) -> Tensor {
     let y = images.to_kind(Kind::Float);
     let (n, _, h, w) = y.size4().expect("tv_loss takes [N, C, H, W] images");
     let dx = y.narrow(3, 1, w - 1) - y.narrow(3, 0, w - 1);
@@ -167,11 +167,6 @@ impl PerceptualLoss {
     /// The loss network.
     pub fn network(&self) -> &LossNetwork {
         &self.net
-    }
-
-    /// The global weights.
-    pub fn weights(&self) -> LossWeights {
-        self.weights
     }
 
     /// Loss of stylised images `y` against their content images `x`, both `[N, 3, H, W]`

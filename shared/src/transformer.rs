@@ -25,7 +25,7 @@ use tch::nn::{self, Module};
 use tch::Tensor;
 
 /// Instance-norm epsilon: PyTorch's `InstanceNorm2d` default, as PE uses.
-pub const INSTANCE_NORM_EPS: f64 = 1e-5;
+pub(crate) const INSTANCE_NORM_EPS: f64 = 1e-5;
 
 /// The smallest padded side the network accepts: conv3's output (side/4) must be at least 2
 /// for the residual blocks' reflection pad of 1, and conv1's reflection pad of 4 needs a side
@@ -34,7 +34,7 @@ pub const MIN_PADDED_SIDE: i64 = 8;
 
 /// The net halves the resolution twice and doubles it twice, so sides must be multiples of 4
 /// for the output to come back the input's size; other sides are padded up and cropped back.
-pub const SIDE_MULTIPLE: i64 = 4;
+pub(crate) const SIDE_MULTIPLE: i64 = 4;
 
 /// Hyper-parameters of [`TransformerNet`]. Stored in every checkpoint (`model_config`) so
 /// that `infer` can rebuild the net without the training config.
@@ -79,14 +79,14 @@ fn torch_default_conv_init(c_in: i64, kernel: i64) -> nn::Init {
 /// `kernel×kernel` convolution with the given stride. Input `[N, c_in, H, W]`, output
 /// `[N, c_out, ⌈H/stride⌉, ⌈W/stride⌉]` for odd kernels. Parameters at `p / "conv2d"`.
 #[derive(Debug)]
-pub struct ConvLayer {
+pub(crate) struct ConvLayer {
     /// The convolution; its padding mode does the reflection padding.
-    pub conv2d: nn::Conv2D,
+    pub(crate) conv2d: nn::Conv2D,
 }
 
 impl ConvLayer {
     /// Creates the layer's `conv2d.weight` `[c_out, c_in, k, k]` and `conv2d.bias` `[c_out]`.
-    pub fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64) -> Self {
+    pub(crate) fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, stride: i64) -> Self {
         let init = torch_default_conv_init(c_in, kernel);
         let cfg = nn::ConvConfig {
             stride,
@@ -111,7 +111,7 @@ impl ConvLayer {
     /// (NHWC) copy of the padded input. For layers with few output channels (deconv3: 32 → 3,
     /// 9×9) oneDNN's NHWC kernel is about twice as fast on CPU (measured, README).
     /// Differentiable.
-    pub fn forward_channels_last(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn forward_channels_last(&self, xs: &Tensor) -> Tensor {
         let p = self.conv2d.ws.size()[2] / 2;
         let padded = xs.pad([p, p, p, p], "reflect", None);
         // NCHW shape with NHWC strides: PyTorch's channels_last memory format.
@@ -125,7 +125,7 @@ impl ConvLayer {
 /// `(2i + a, 2j + b)`). Along each axis, output phase 0 reads input pixels `i−1, i` with taps
 /// `(k0, k1 + k2)` and phase 1 reads `i, i+1` with `(k0 + k1, k2)`, because the upsampled
 /// image repeats every input pixel twice.
-pub fn subpixel_weights(w: &Tensor) -> Tensor {
+pub(crate) fn subpixel_weights(w: &Tensor) -> Tensor {
     let along = |w: &Tensor, dim: i64, phase: i64| -> Tensor {
         let k = |i: i64| w.narrow(dim, i, 1);
         if phase == 0 {
@@ -143,16 +143,16 @@ pub fn subpixel_weights(w: &Tensor) -> Tensor {
 /// reflection-padded convolution (PE `UpsampleConvLayer`). Input `[N, c_in, H, W]`, output
 /// `[N, c_out, H·f, W·f]` for stride 1. Parameters at `p / "conv2d"`.
 #[derive(Debug)]
-pub struct UpsampleConvLayer {
+pub(crate) struct UpsampleConvLayer {
     /// The convolution after upsampling.
-    pub conv2d: nn::Conv2D,
+    pub(crate) conv2d: nn::Conv2D,
     /// Upsampling factor (2 in TransformerNet).
-    pub upsample: i64,
+    pub(crate) upsample: i64,
 }
 
 impl UpsampleConvLayer {
     /// Creates the layer's `conv2d.weight` `[c_out, c_in, k, k]` and `conv2d.bias` `[c_out]`.
-    pub fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, upsample: i64) -> Self {
+    pub(crate) fn new(p: nn::Path, c_in: i64, c_out: i64, kernel: i64, upsample: i64) -> Self {
         let ConvLayer { conv2d } = ConvLayer::new(p, c_in, c_out, kernel, 1);
         UpsampleConvLayer { conv2d, upsample }
     }
@@ -173,7 +173,7 @@ impl UpsampleConvLayer {
     /// edge replication (reflect-padding the ×2 image by 1 repeats its edge pixels, which are
     /// the input's), then a pixel shuffle. 4/9 of the multiply-adds; about 3× faster on CPU
     /// for deconv1 (README). Needs factor 2 and a 3×3 kernel, else falls back to `forward`.
-    pub fn forward_subpixel(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn forward_subpixel(&self, xs: &Tensor) -> Tensor {
         let ws = &self.conv2d.ws;
         if self.upsample != 2 || ws.size()[2..] != [3, 3] {
             return self.forward(xs);
@@ -206,16 +206,16 @@ impl UpsampleConvLayer {
 /// same computation in training and inference. Parameters `weight` and `bias`, `[C]`,
 /// initialised to 1 and 0.
 #[derive(Debug)]
-pub struct InstanceNorm {
+pub(crate) struct InstanceNorm {
     /// Per-channel scale, `[C]`.
-    pub weight: Tensor,
+    pub(crate) weight: Tensor,
     /// Per-channel shift, `[C]`.
-    pub bias: Tensor,
+    pub(crate) bias: Tensor,
 }
 
 impl InstanceNorm {
     /// Creates `p / "weight"` (ones) and `p / "bias"` (zeros), both `[channels]`.
-    pub fn new(p: nn::Path, channels: i64) -> Self {
+    pub(crate) fn new(p: nn::Path, channels: i64) -> Self {
         InstanceNorm { weight: p.ones("weight", &[channels]), bias: p.zeros("bias", &[channels]) }
     }
 }
@@ -239,20 +239,20 @@ impl Module for InstanceNorm {
 /// `x + in2(conv2(relu(in1(conv1(x)))))`, two 3×3 reflection-padded convs at constant
 /// width. Shape-preserving: `[N, C, H, W] → [N, C, H, W]`, needs H, W ≥ 2.
 #[derive(Debug)]
-pub struct ResidualBlock {
+pub(crate) struct ResidualBlock {
     /// First 3×3 conv, at `p / "conv1"`.
-    pub conv1: ConvLayer,
+    pub(crate) conv1: ConvLayer,
     /// First instance norm, at `p / "in1"`.
-    pub in1: InstanceNorm,
+    pub(crate) in1: InstanceNorm,
     /// Second 3×3 conv, at `p / "conv2"`.
-    pub conv2: ConvLayer,
+    pub(crate) conv2: ConvLayer,
     /// Second instance norm, at `p / "in2"`.
-    pub in2: InstanceNorm,
+    pub(crate) in2: InstanceNorm,
 }
 
 impl ResidualBlock {
     /// Creates a block of width `channels`.
-    pub fn new(p: nn::Path, channels: i64) -> Self {
+    pub(crate) fn new(p: nn::Path, channels: i64) -> Self {
         ResidualBlock {
             conv1: ConvLayer::new(&p / "conv1", channels, channels, 3, 1),
             in1: InstanceNorm::new(&p / "in1", channels),
@@ -275,37 +275,37 @@ impl Module for ResidualBlock {
 /// (training needs the raw values; clamp when saving images). Any `H, W ≥ 1` is accepted and
 /// the output is exactly `H×W`: the input is padded (reflect where the side allows it, else
 /// replicate) up to a multiple of [`SIDE_MULTIPLE`] and at least [`MIN_PADDED_SIDE`], and the
-/// output is cropped back (the approach recommended in DESIGN.md; PE itself returns a
-/// different size for sides that are not multiples of 4).
+/// output is cropped back. PE itself returns a different size for sides that are not
+/// multiples of 4: the two stride-2 convs floor, the two ×2 upsamplings double.
 ///
 /// Each field sits at the `nn::Path` of its own name, so field, path and checkpoint key are
 /// one string; the residual blocks are `res1`, `res2`, … as in PE.
 #[derive(Debug)]
 pub struct TransformerNet {
     /// 9×9 conv, 3 → `channels[0]`.
-    pub conv1: ConvLayer,
+    pub(crate) conv1: ConvLayer,
     /// Instance norm after conv1.
-    pub in1: InstanceNorm,
+    pub(crate) in1: InstanceNorm,
     /// 3×3 stride-2 conv, `channels[0]` → `channels[1]`.
-    pub conv2: ConvLayer,
+    pub(crate) conv2: ConvLayer,
     /// Instance norm after conv2.
-    pub in2: InstanceNorm,
+    pub(crate) in2: InstanceNorm,
     /// 3×3 stride-2 conv, `channels[1]` → `channels[2]`.
-    pub conv3: ConvLayer,
+    pub(crate) conv3: ConvLayer,
     /// Instance norm after conv3.
-    pub in3: InstanceNorm,
+    pub(crate) in3: InstanceNorm,
     /// Residual blocks `res1..resN` at `channels[2]`.
-    pub res: Vec<ResidualBlock>,
+    pub(crate) res: Vec<ResidualBlock>,
     /// Nearest ×2 + 3×3 conv, `channels[2]` → `channels[1]`.
-    pub deconv1: UpsampleConvLayer,
+    pub(crate) deconv1: UpsampleConvLayer,
     /// Instance norm after deconv1.
-    pub in4: InstanceNorm,
+    pub(crate) in4: InstanceNorm,
     /// Nearest ×2 + 3×3 conv, `channels[1]` → `channels[0]`.
-    pub deconv2: UpsampleConvLayer,
+    pub(crate) deconv2: UpsampleConvLayer,
     /// Instance norm after deconv2.
-    pub in5: InstanceNorm,
+    pub(crate) in5: InstanceNorm,
     /// 9×9 conv, `channels[0]` → 3, no norm and no activation.
-    pub deconv3: ConvLayer,
+    pub(crate) deconv3: ConvLayer,
 }
 
 impl TransformerNet {
@@ -331,7 +331,7 @@ impl TransformerNet {
 
     /// The network proper, without size handling: `[N, 3, H, W] → [N, 3, H, W]` for H, W
     /// multiples of 4 and at least 8 (PE's `forward`).
-    pub fn forward_aligned(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn forward_aligned(&self, xs: &Tensor) -> Tensor {
         let mut y = self.downsample_and_residuals(xs);
         y = self.in4.forward(&self.deconv1.forward(&y)).relu();
         y = self.in5.forward(&self.deconv2.forward(&y)).relu();
@@ -344,7 +344,7 @@ impl TransformerNet {
     /// gradients within float rounding (tests: outputs ≤ 1e-5 relative, PyTorch golden
     /// ≤ 1e-4, parameter gradients ≤ 1e-4); differentiable, about 20% faster per CPU
     /// training step and 1.35× per CPU forward at 640×360 (README).
-    pub fn forward_aligned_fast(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn forward_aligned_fast(&self, xs: &Tensor) -> Tensor {
         let mut y = self.downsample_and_residuals(xs);
         y = self.in4.forward(&self.deconv1.forward_subpixel(&y)).relu();
         y = self.in5.forward(&self.deconv2.forward_subpixel(&y)).relu();
@@ -422,7 +422,7 @@ mod tests {
     fn parameter_count_and_names_match_pe() {
         let vs = nn::VarStore::new(Device::Cpu);
         let _net = TransformerNet::new(vs.root(), &TransformerConfig::default());
-        // DESIGN.md: 1,679,235 parameters in all.
+        // PE's TransformerNet: sum(p.numel() for p in TransformerNet().parameters()) = 1,679,235.
         assert_eq!(num_parameters(&vs), 1_679_235);
         let vars = vs.variables();
         for key in [

@@ -3,29 +3,28 @@
 //! Layers follow torchvision's `vgg16().features` / `vgg19().features` numbering, ReLU and
 //! max-pool layers counted, so weights load from torchvision-named files
 //! (`features.N.weight`, `features.N.bias`). Each layer has a name: `convB_K`, `reluB_K`
-//! (block B, conv K) and `poolB`. Indices agree with DESIGN.md, e.g. VGG16 `relu2_2` = 8,
+//! (block B, conv K) and `poolB`. Indices are torchvision's (Simonyan & Zisserman 2015, Table 1,
+//! configurations D and E, counted as torchvision does), e.g. VGG16 `relu2_2` = 8,
 //! `relu3_3` = 15, `relu4_3` = 22; VGG19 `relu3_4` = 17, `relu4_2` = 22.
 //!
 //! The network is built only up to the deepest layer a config taps, so weight files that stop
-//! after that layer (such as the conv1_1–conv3_4 VGG19 file in ../shared/data/weights) load.
+//! after that layer (such as a VGG19 file holding only conv1_1–conv3_4) load.
 
 use crate::error::{Error, Result};
 use crate::tensor_file::TensorFile;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::Path;
+use strum::{Display, EnumString, VariantNames};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-/// `relu1_1`: style layer of Gatys et al. and LE.
-pub const RELU1_1: &str = "relu1_1";
 /// `relu1_2`: a style layer of Johnson et al. (JJ, PE).
 pub const RELU1_2: &str = "relu1_2";
 /// `relu2_2`: the content layer of Johnson et al. and PE; a style layer.
 pub const RELU2_2: &str = "relu2_2";
 /// `relu3_3`: JJ's content layer; a style layer.
 pub const RELU3_3: &str = "relu3_3";
-/// `relu3_4`: VGG19 only; the deepest layer of the partial VGG19 in ../shared/data.
+/// `relu3_4`: VGG19 only; the deepest layer of a VGG19 file that stops after conv3_4.
 pub const RELU3_4: &str = "relu3_4";
 /// `relu4_3`: the deepest style layer of Johnson et al.
 pub const RELU4_3: &str = "relu4_3";
@@ -34,8 +33,10 @@ pub const RELU4_3: &str = "relu4_3";
 const BLOCK_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
 /// Which VGG: the number of 3×3 convs per block is 2-2-3-3-3 (VGG16) or 2-2-4-4-4 (VGG19).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Written `vgg16` / `vgg19` in configs, on the command line and in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString, VariantNames)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum VggArch {
     /// VGG16 (configuration D).
     Vgg16,
@@ -83,26 +84,6 @@ impl VggArch {
     }
 }
 
-impl std::str::FromStr for VggArch {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "vgg16" => Ok(VggArch::Vgg16),
-            "vgg19" => Ok(VggArch::Vgg19),
-            _ => Err(Error::Config(format!("unknown VGG {s:?}: use vgg16 or vgg19"))),
-        }
-    }
-}
-
-impl fmt::Display for VggArch {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            VggArch::Vgg16 => "vgg16",
-            VggArch::Vgg19 => "vgg19",
-        })
-    }
-}
-
 /// One layer of VGG `features`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VggLayer {
@@ -131,24 +112,26 @@ pub enum VggOp {
 }
 
 /// How images are turned into VGG input; it must match how the weights were trained.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Written `torchvision` / `caffe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString, VariantNames)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum Preprocessing {
     /// torchvision's ImageNet models (PE): RGB, `x/255`, then `(x − mean) / std` with mean
     /// `[0.485, 0.456, 0.406]` and std `[0.229, 0.224, 0.225]`.
     Torchvision,
-    /// The original Caffe VGG (JJ; the VGG19 file in ../shared/data): BGR, 0–255, minus the
+    /// The original Caffe VGG (JJ, and VGG weights converted from Caffe): BGR, 0–255, minus the
     /// BGR mean `[103.939, 116.779, 123.68]`, no std.
     Caffe,
 }
 
 impl Preprocessing {
     /// torchvision's ImageNet mean, RGB, in [0, 1] units.
-    pub const TORCHVISION_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
+    pub(crate) const TORCHVISION_MEAN: [f64; 3] = [0.485, 0.456, 0.406];
     /// torchvision's ImageNet std, RGB, in [0, 1] units.
-    pub const TORCHVISION_STD: [f64; 3] = [0.229, 0.224, 0.225];
+    pub(crate) const TORCHVISION_STD: [f64; 3] = [0.229, 0.224, 0.225];
     /// Caffe VGG mean, **BGR** order, in 0–255 units.
-    pub const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
+    pub(crate) const CAFFE_MEAN_BGR: [f64; 3] = [103.939, 116.779, 123.68];
 
     /// Maps `[N, 3, H, W]` RGB 0–255 images to the loss network's input convention.
     pub fn apply(self, rgb_0_255: &Tensor) -> Tensor {
@@ -164,26 +147,6 @@ impl Preprocessing {
             }
             Preprocessing::Caffe => rgb_0_255.flip([1]) - per_channel(Self::CAFFE_MEAN_BGR),
         }
-    }
-}
-
-impl std::str::FromStr for Preprocessing {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "torchvision" => Ok(Preprocessing::Torchvision),
-            "caffe" => Ok(Preprocessing::Caffe),
-            _ => Err(Error::Config(format!("unknown preprocessing {s:?}: use torchvision or caffe"))),
-        }
-    }
-}
-
-impl fmt::Display for Preprocessing {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Preprocessing::Torchvision => "torchvision",
-            Preprocessing::Caffe => "caffe",
-        })
     }
 }
 
@@ -291,16 +254,6 @@ impl LossNetwork {
         self.kind = kind;
     }
 
-    /// The dtype the trunk runs in.
-    pub fn kind(&self) -> Kind {
-        self.kind
-    }
-
-    /// The configuration this network was built with.
-    pub fn config(&self) -> &LossNetworkConfig {
-        &self.cfg
-    }
-
     /// The tap names, in output order.
     pub fn taps(&self) -> Vec<&str> {
         self.taps.iter().map(|t| t.0.as_str()).collect()
@@ -320,7 +273,7 @@ impl LossNetwork {
     /// Activations at the taps with the given positions (into [`LossNetwork::taps`]) only,
     /// stopping after the deepest of them: cheaper when only shallow taps are needed (the
     /// content target). Returned in the order of `which`.
-    pub fn forward_taps(&self, images: &Tensor, which: &[usize]) -> Vec<Tensor> {
+    pub(crate) fn forward_taps(&self, images: &Tensor, which: &[usize]) -> Vec<Tensor> {
         let want: Vec<usize> = which.iter().map(|&i| self.taps[i].1).collect();
         let deepest = want.iter().copied().max().unwrap_or(0);
         let mut out: Vec<Option<Tensor>> = (0..want.len()).map(|_| None).collect();
@@ -350,7 +303,9 @@ impl LossNetwork {
 /// when the file says nothing, or says both. Weight values alone do not
 /// tell the conventions apart reliably (first-layer magnitudes of caffe- and
 /// torchvision-trained VGGs are of the same order), so they are not used.
-pub fn declared_preprocessing(metadata: &std::collections::HashMap<String, String>) -> Option<(Preprocessing, String)> {
+pub(crate) fn declared_preprocessing(
+    metadata: &std::collections::HashMap<String, String>,
+) -> Option<(Preprocessing, String)> {
     if let Some(v) = metadata.get("preprocessing") {
         if let Ok(p) = v.parse::<Preprocessing>() {
             return Some((p, format!("metadata preprocessing = {v:?}")));
@@ -393,7 +348,7 @@ pub fn write_random_weights(path: &Path, arch: VggArch, last_index: usize, seed:
                 .push((format!("features.{}.bias", l.index), Tensor::full([c_out], 0.01, (Kind::Float, Device::Cpu))));
         }
     }
-    crate::tensor_file::write(path, &tensors, &Default::default(), crate::StoreDtype::F32)
+    crate::tensor_file::write(path, &tensors, &Default::default(), crate::tensor_file::StoreDtype::F32)
 }
 
 #[cfg(test)]
@@ -402,7 +357,7 @@ mod tests {
 
     #[test]
     fn indices_match_design_md() {
-        // DESIGN.md "Loss network": VGG16 and VGG19 features indices.
+        // torchvision `vgg16().features` / `vgg19().features` indices (ReLU and pool counted).
         for (name, idx) in [
             ("conv1_1", 0),
             ("relu1_1", 1),
@@ -438,7 +393,7 @@ mod tests {
         ] {
             assert_eq!(VggArch::Vgg19.layer_index(name).unwrap(), idx, "vgg19 {name}");
         }
-        // The ../shared/data file: features.16 is conv3_4 of VGG19.
+        // A VGG19 file that stops after conv3_4 ends at features.16.
         assert_eq!(VggArch::Vgg19.layer_index("conv3_4").unwrap(), 16);
         assert_eq!(VggArch::Vgg16.layers().len(), 31);
         assert_eq!(VggArch::Vgg19.layers().len(), 37);

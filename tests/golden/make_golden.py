@@ -6,8 +6,8 @@ It writes, next to this script:
   transformer_net.safetensors  inputs and outputs of TransformerNet (PE architecture)
   losses.safetensors           inputs, Gram matrix and loss values of a VGG16 loss network
 
-The networks and losses come from reference/pe.py: plain PyTorch written from
-../shared/DESIGN.md, independently of the Rust code. Parameters are not random: each tensor is filled by `fill()` below, a formula
+The networks and losses come from reference/pe.py: plain PyTorch written from the papers and
+the PyTorch reference example, independently of the Rust code. Parameters are not random: each tensor is filled by `fill()` below, a formula
 the Rust test evaluates with the same libtorch ops, so only inputs and outputs are stored.
 """
 import math

@@ -4,7 +4,10 @@
 //! comes from outside the repository.
 
 pub mod corpus;
+pub mod run;
 pub mod train_fixture;
+
+pub use run::{bin, run, run_bin, Ran};
 
 use faststyle::synthetic::render_scene;
 use faststyle::VggArch;
@@ -41,6 +44,17 @@ pub fn fill_var_store(vs: &nn::VarStore) {
     });
 }
 
+/// A file or folder of the real data beside the checkout (`../shared/data/REL`), for the
+/// `#[ignore]`d real-data tests (`make test-real`).
+///
+/// # Panics
+/// When it is absent: a real-data test that was asked for must not pass without its data.
+pub fn real_data(rel: &str) -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    assert!(p.exists(), "{} is absent: real-data tests run only beside ../shared/data", p.display());
+    p
+}
+
 /// A file under `tests/golden/`.
 pub fn golden(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
@@ -55,24 +69,6 @@ pub fn read_tensors(path: &Path) -> std::collections::HashMap<String, Tensor> {
 pub fn rel_err(a: &Tensor, b: &Tensor) -> f64 {
     let (a, b) = (a.to_kind(Kind::Double), b.to_kind(Kind::Double));
     f64::try_from((&a - &b).norm()).unwrap() / f64::try_from(b.norm()).unwrap().max(1e-30)
-}
-
-/// Path of a workspace binary (`trainer`, `infer`) built in the same profile as the running
-/// test. `cargo test --workspace` (and `make test`) builds them before running any test,
-/// because the `trainer` and `infer` packages have integration tests of their own.
-///
-/// # Panics
-/// When the binary has not been built, with the command to build it.
-pub fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps/<test>");
-    let path = profile_dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo test --workspace` (or `make test`), which builds the binaries",
-        path.display()
-    );
-    path
 }
 
 /// Writes `n` rendered scenes of `width×height` into `dir`, alternating JPEG and PNG (seeds
@@ -95,23 +91,16 @@ pub fn write_random_vgg(path: &Path, arch: VggArch, last: &str) {
     faststyle::vgg::write_random_weights(path, arch, idx, 7).unwrap();
 }
 
-/// Runs `infer --input INPUT --output OUTPUT --device cpu EXTRA…` and returns its output,
-/// after checking it did not panic.
-pub fn infer_cpu(input: &Path, output: &Path, extra: &[&str]) -> std::process::Output {
-    let out = std::process::Command::new(bin("infer"))
-        .args(["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--device", "cpu"])
-        .args(extra)
-        .output()
-        .expect("infer runs");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked at"), "infer panicked:\n{stderr}");
-    out
+/// Runs `infer --input INPUT --output OUTPUT --device cpu EXTRA…` (see [`run`]).
+pub fn infer_cpu(input: &Path, output: &Path, extra: &[&str]) -> Ran {
+    let io = ["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap(), "--device", "cpu"];
+    run_bin("infer", &[&io[..], extra].concat())
 }
 
 /// [`infer_cpu`] that must succeed; returns the output image as RGB8.
 pub fn infer_image(input: &Path, output: &Path, extra: &[&str]) -> image::RgbImage {
     let out = infer_cpu(input, output, extra);
-    assert!(out.status.success(), "infer {extra:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.ok(), "infer {extra:?}: {}", out.stderr);
     image::open(output).unwrap().to_rgb8()
 }
 

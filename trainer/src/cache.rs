@@ -18,7 +18,9 @@
 //! A file whose magic, version, sizes or index do not add up is refused as corrupt; one made
 //! at another crop size, or from a folder that has changed since, is refused as stale.
 
-use crate::dataset::{self, list_images, Listing};
+use crate::crop::load_crop;
+use faststyle::image_io::{list_images, ImageListing};
+use faststyle::progress::Reporter;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -36,14 +38,9 @@ const HEADER_LEN: usize = 40;
 /// Cache problems: each names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CacheError {
-    /// The file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The cache file.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
-    },
+    /// The cache file (or the folder it is made from) could not be read or written.
+    #[error(transparent)]
+    File(#[from] faststyle::Error),
     /// Not a cache, or damaged.
     #[error("{}: corrupt dataset cache: {reason}", path.display())]
     Corrupt {
@@ -60,15 +57,20 @@ pub enum CacheError {
         /// Why it does not fit.
         reason: String,
     },
-    /// Listing the source folder failed.
-    #[error(transparent)]
-    Dataset(#[from] dataset::DatasetError),
+    /// Every image of the folder failed to decode or was blank.
+    #[error("{}: no usable image to cache: all {tried} image files failed (see the messages above)", path.display())]
+    NoneUsable {
+        /// The folder.
+        path: PathBuf,
+        /// How many files were tried.
+        tried: usize,
+    },
 }
 
 /// The JSON index at the end of a cache file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CacheIndex {
+pub(crate) struct CacheIndex {
     /// The folder the crops came from, as given to `prepare`.
     pub source: PathBuf,
     /// [`folder_fingerprint`] of that folder when the cache was made.
@@ -82,7 +84,7 @@ pub struct CacheIndex {
 /// A fingerprint of a folder's image files: SHA-256 over their relative paths, sizes and
 /// modification times, in sorted order. It changes when a file is added, removed, replaced
 /// or edited.
-pub fn folder_fingerprint(dir: &Path, listing: &Listing) -> String {
+pub fn folder_fingerprint(dir: &Path, listing: &ImageListing) -> String {
     let mut h = Sha256::new();
     for f in &listing.files {
         let rel = f.strip_prefix(dir).unwrap_or(f);
@@ -114,15 +116,9 @@ pub struct PrepareSummary {
 ///
 /// # Errors
 /// The folder cannot be listed or has no usable image; the file cannot be written.
-pub fn prepare(
-    dataset: &Path,
-    image_size: u32,
-    out: &Path,
-    report: &dataset::Reporter,
-) -> Result<PrepareSummary, CacheError> {
+pub fn prepare(dataset: &Path, image_size: u32, out: &Path, report: &Reporter) -> Result<PrepareSummary, CacheError> {
     let listing = list_images(dataset)?;
     let fingerprint = folder_fingerprint(dataset, &listing);
-    let io = |e: std::io::Error| CacheError::Io { path: out.to_path_buf(), source: e };
     let mut skipped: Vec<(String, String)> = Vec::new();
     for (p, why) in &listing.unreadable {
         report(p, why);
@@ -130,12 +126,12 @@ pub fn prepare(
     }
     let mut names = Vec::new();
     let frame = (image_size as u64) * (image_size as u64) * 3;
-    let result = faststyle::fsutil::write_atomic(out, |w| {
+    faststyle::fsutil::write_atomic(out, |w| -> Result<(), CacheError> {
         let ferr = |e: std::io::Error| faststyle::Error::io(out, e);
         w.write_all(&[0u8; DATA_OFFSET as usize]).map_err(ferr)?;
         // Chunks bound the memory in flight: 256 crops of 256² are 50 MB.
         for chunk in listing.files.chunks(256) {
-            let crops: Vec<_> = chunk.par_iter().map(|f| dataset::load_crop(f, image_size)).collect();
+            let crops: Vec<_> = chunk.par_iter().map(|f| load_crop(f, image_size)).collect();
             for (f, crop) in chunk.iter().zip(crops) {
                 match crop {
                     Ok(img) => {
@@ -150,7 +146,7 @@ pub fn prepare(
             }
         }
         if names.is_empty() {
-            return Err(faststyle::Error::Config(format!("{}: no usable image to cache", dataset.display())));
+            return Err(CacheError::NoneUsable { path: dataset.to_path_buf(), tried: skipped.len() });
         }
         let index = CacheIndex {
             source: dataset.to_path_buf(),
@@ -158,7 +154,9 @@ pub fn prepare(
             names: names.clone(),
             skipped: skipped.clone(),
         };
-        let json = serde_json::to_vec(&index).map_err(|e| faststyle::Error::Config(e.to_string()))?;
+        // Only a source path that is not UTF-8 fails to serialise.
+        let json = serde_json::to_vec(&index)
+            .map_err(|e| ferr(std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())))?;
         w.write_all(&json).map_err(ferr)?;
         let mut header = Vec::with_capacity(HEADER_LEN);
         header.extend_from_slice(MAGIC);
@@ -170,12 +168,8 @@ pub fn prepare(
         w.seek(SeekFrom::Start(0)).map_err(ferr)?;
         w.write_all(&header).map_err(ferr)?;
         Ok(())
-    });
-    result.map_err(|e| match e {
-        faststyle::Error::Io { source, .. } => io(source),
-        other => CacheError::Corrupt { path: out.to_path_buf(), reason: other.to_string() },
     })?;
-    let bytes = std::fs::metadata(out).map_err(io)?.len();
+    let bytes = std::fs::metadata(out).map_err(|e| faststyle::Error::io(out, e))?.len();
     Ok(PrepareSummary { written: names.len(), skipped: skipped.len(), bytes })
 }
 
@@ -204,11 +198,10 @@ impl Cache {
     /// do not match the file's length, or an unreadable index.
     pub fn open(path: &Path) -> Result<Self, CacheError> {
         let corrupt = |reason: String| CacheError::Corrupt { path: path.to_path_buf(), reason };
-        let file = std::fs::File::open(path).map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e })?;
+        let file = std::fs::File::open(path).map_err(|e| faststyle::Error::io(path, e))?;
         // SAFETY: read-only map, kept alive by `self`; the file is not expected to change
         // while training reads it (as with any mmap-based data loader).
-        let map =
-            unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CacheError::Io { path: path.to_path_buf(), source: e })?;
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| faststyle::Error::io(path, e))?;
         if map.len() < HEADER_LEN || &map[..8] != MAGIC {
             return Err(corrupt("not a faststyle dataset cache (bad magic)".into()));
         }
@@ -276,7 +269,7 @@ impl Cache {
     }
 
     /// The index (source folder, fingerprint, names).
-    pub fn index(&self) -> &CacheIndex {
+    pub(crate) fn index(&self) -> &CacheIndex {
         &self.index
     }
 
@@ -302,40 +295,6 @@ impl Cache {
         Ok(image::RgbImage::from_raw(size, size, self.map[start..start + frame].to_vec())
             .expect("frame has S·S·3 bytes"))
     }
-}
-
-/// A training source opened by [`open_source`].
-pub struct OpenedSource {
-    /// Where training images come from.
-    pub source: dataset::Source,
-    /// Files found but not decodable at listing time: (path, reason). Empty for a cache.
-    pub unreadable: Vec<(PathBuf, String)>,
-    /// Dataset fingerprint stored in the run folder (`cache:<sha256>` or a folder digest).
-    pub fingerprint: String,
-}
-
-/// Opens the training source named by `dataset`: a cache file (by its magic) or a folder.
-///
-/// # Errors
-/// A cache that is corrupt or stale; a path that is neither a folder nor a cache; a folder
-/// without images.
-pub fn open_source(dataset: &Path, image_size: u32) -> Result<OpenedSource, CacheError> {
-    if dataset.is_file() {
-        if !is_cache(dataset) {
-            return Err(CacheError::Corrupt {
-                path: dataset.to_path_buf(),
-                reason: "the dataset is a file but not a faststyle dataset cache; give a folder of images or a file made by `trainer prepare`".into(),
-            });
-        }
-        let cache = Cache::open(dataset)?;
-        cache.check_fresh(image_size)?;
-        let fingerprint = format!("cache:{}", cache.index().fingerprint);
-        return Ok(OpenedSource { source: dataset::Source::Cache(cache), unreadable: Vec::new(), fingerprint });
-    }
-    let listing = list_images(dataset)?;
-    let fingerprint = folder_fingerprint(dataset, &listing);
-    let Listing { files, unreadable } = listing;
-    Ok(OpenedSource { source: dataset::Source::Folder { root: dataset.to_path_buf(), files }, unreadable, fingerprint })
 }
 
 #[cfg(test)]

@@ -1,10 +1,13 @@
-//! Command-line arguments of `trainer`: a config file and a flag for every config field,
-//! `--resume`, and the `prepare` and `plot` subcommands.
+//! Command-line arguments of `trainer`: a config file, a flag for every config field
+//! ([`ConfigFlags`], laid over the file by [`TrainConfig::with_overrides`]), `--resume`, and
+//! the `prepare` and `plot` subcommands.
 
-use crate::config::{parse_layer_list, ConfigError, Precision, TrainConfig};
+use crate::config::{parse_layer_list, ConfigError, TrainConfig};
 use clap::{Parser, Subcommand};
-use faststyle::{DeviceChoice, LayerWeight, Preprocessing, VggArch};
-use std::path::PathBuf;
+use faststyle::choice::Choice;
+use faststyle::{DeviceChoice, LayerWeight, Precision, Preprocessing, VggArch};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Train a fast style-transfer network (Johnson et al. 2016) for one style image.
 ///
@@ -62,24 +65,36 @@ pub struct TrainArgs {
     /// JSON training config (e.g. configs/starry_night.json)
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Config fields set on the command line.
+    #[command(flatten)]
+    pub flags: ConfigFlags,
+    /// Testing aid: make the loss NaN at this step
+    #[cfg(feature = "fault-injection")]
+    #[arg(long, value_name = "STEP", hide = true)]
+    pub inject_nan_at_step: Option<u64>,
+}
+
+/// One flag per config field, each named after its field (`--style` sets `style_image`,
+/// `--vgg-arch` sets `loss_network.arch`). Serialised, the given flags form a JSON object of
+/// config fields (flags not given are `null`), which [`TrainConfig::with_overrides`] lays
+/// over the file: so no field is listed a second time.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct ConfigFlags {
     /// Folder of training photos, searched recursively [config: dataset]
     #[arg(long, value_name = "DIR")]
     pub dataset: Option<PathBuf>,
     /// Style image [config: style_image]
-    #[arg(long, value_name = "IMG")]
-    pub style: Option<PathBuf>,
+    #[arg(long = "style", value_name = "IMG")]
+    pub style_image: Option<PathBuf>,
     /// VGG weights: safetensors with torchvision names (features.N.weight) [config: vgg_weights]
-    #[arg(long, value_name = "FILE")]
-    pub vgg: Option<PathBuf>,
-    /// vgg16 or vgg19 [config: loss_network.arch]
-    #[arg(long, value_name = "ARCH")]
-    pub vgg_arch: Option<VggArch>,
-    /// Input convention of the VGG weights: torchvision or caffe [config: loss_network.preprocessing]
-    #[arg(long, value_name = "CONV")]
-    pub preprocessing: Option<Preprocessing>,
+    #[arg(long = "vgg", value_name = "FILE")]
+    pub vgg_weights: Option<PathBuf>,
+    /// Which VGG and its input convention.
+    #[command(flatten)]
+    pub loss_network: LossNetworkFlags,
     /// Run folder for checkpoints and metrics [config: out_dir; default runs/<style name>]
-    #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    #[arg(long = "out", value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     /// Training steps (batches) [config: steps]
     #[arg(long)]
     pub steps: Option<u64>,
@@ -125,9 +140,9 @@ pub struct TrainArgs {
     /// Batches decoded ahead of the training step [config: prefetch_batches]
     #[arg(long, value_name = "N")]
     pub prefetch_batches: Option<usize>,
-    /// Residual blocks of the TransformerNet [config: model.residual_blocks]
-    #[arg(long, value_name = "N")]
-    pub residual_blocks: Option<usize>,
+    /// The TransformerNet's shape.
+    #[command(flatten)]
+    pub model: ModelFlags,
     /// Multiply the learning rate by --lr-decay-factor every N steps, 0 for never [config: lr_decay_every]
     #[arg(long, value_name = "N")]
     pub lr_decay_every: Option<u64>,
@@ -143,16 +158,33 @@ pub struct TrainArgs {
     /// Validation images previewed at each checkpoint [config: preview_images]
     #[arg(long, value_name = "N")]
     pub preview_images: Option<usize>,
-    /// Loss-network precision: auto, fp32, bf16 or fp16 [config: loss_network_precision]
-    #[arg(long, value_name = "P")]
-    pub precision: Option<Precision>,
-    /// Testing aid: make the loss NaN at this step [config: inject_nan_at_step]
-    #[arg(long, value_name = "STEP", hide = true)]
-    pub inject_nan_at_step: Option<u64>,
+    /// Loss-network precision [config: loss_network_precision]
+    #[arg(long = "precision", value_name = "P", value_parser = Choice::<Precision>::new())]
+    pub loss_network_precision: Option<Precision>,
 }
 
-/// A parsed `layer[:weight],…` list.
-#[derive(Debug, Clone, PartialEq)]
+/// Flags of the `loss_network` config object.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct LossNetworkFlags {
+    /// Which VGG the weights are [config: loss_network.arch]
+    #[arg(long = "vgg-arch", value_name = "ARCH", value_parser = Choice::<VggArch>::new())]
+    pub arch: Option<VggArch>,
+    /// Input convention of the VGG weights [config: loss_network.preprocessing]
+    #[arg(long, value_name = "CONV", value_parser = Choice::<Preprocessing>::new())]
+    pub preprocessing: Option<Preprocessing>,
+}
+
+/// Flags of the `model` config object.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct ModelFlags {
+    /// Residual blocks of the TransformerNet [config: model.residual_blocks]
+    #[arg(long, value_name = "N")]
+    pub residual_blocks: Option<usize>,
+}
+
+/// A parsed `layer[:weight],…` list; serialises as the config's list of layers.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
 pub struct LayerList(pub Vec<LayerWeight>);
 
 fn parse_layers(s: &str) -> Result<LayerList, String> {
@@ -178,57 +210,12 @@ impl TrainArgs {
     ///
     /// # Errors
     /// [`ConfigError`] as [`TrainConfig::validate`].
-    pub fn resolve_over(
-        &self,
-        base: TrainConfig,
-        source: Option<&std::path::Path>,
-    ) -> Result<TrainConfig, ConfigError> {
-        let mut c = base;
-        fn set<T: Clone>(field: &mut T, flag: &Option<T>) {
-            if let Some(v) = flag {
-                *field = v.clone();
-            }
-        }
-        fn set_some<T: Clone>(field: &mut Option<T>, flag: &Option<T>) {
-            if flag.is_some() {
-                field.clone_from(flag);
-            }
-        }
-        set_some(&mut c.dataset, &self.dataset);
-        set_some(&mut c.style_image, &self.style);
-        set_some(&mut c.vgg_weights, &self.vgg);
-        set_some(&mut c.out_dir, &self.out);
-        set(&mut c.loss_network.arch, &self.vgg_arch);
-        set(&mut c.loss_network.preprocessing, &self.preprocessing);
-        set(&mut c.steps, &self.steps);
-        set(&mut c.batch_size, &self.batch_size);
-        set(&mut c.image_size, &self.image_size);
-        set_some(&mut c.style_size, &self.style_size);
-        set(&mut c.lr, &self.lr);
-        set(&mut c.content_weight, &self.content_weight);
-        set(&mut c.style_weight, &self.style_weight);
-        set(&mut c.tv_weight, &self.tv_weight);
-        if let Some(LayerList(l)) = &self.content_layers {
-            c.content_layers = l.clone();
-        }
-        if let Some(LayerList(l)) = &self.style_layers {
-            c.style_layers = l.clone();
-        }
-        set(&mut c.device, &self.device);
-        set(&mut c.seed, &self.seed);
-        set(&mut c.checkpoint_every, &self.checkpoint_every);
-        set(&mut c.log_every, &self.log_every);
-        set(&mut c.prefetch_batches, &self.prefetch_batches);
-        set(&mut c.model.residual_blocks, &self.residual_blocks);
-        set(&mut c.lr_decay_every, &self.lr_decay_every);
-        set(&mut c.lr_decay_factor, &self.lr_decay_factor);
-        set(&mut c.keep_checkpoints, &self.keep_checkpoints);
-        set(&mut c.val_fraction, &self.val_fraction);
-        set(&mut c.preview_images, &self.preview_images);
-        set(&mut c.loss_network_precision, &self.precision);
-        set_some(&mut c.inject_nan_at_step, &self.inject_nan_at_step);
-        c.validate(source)?;
-        Ok(c)
+    pub fn resolve_over(&self, base: TrainConfig, source: Option<&Path>) -> Result<TrainConfig, ConfigError> {
+        let flags = serde_json::to_value(&self.flags)
+            .map_err(|e| ConfigError { source_file: None, message: format!("command-line flags: {e}") })?;
+        let cfg = base.with_overrides(flags, source)?;
+        cfg.validate(source)?;
+        Ok(cfg)
     }
 }
 
@@ -257,16 +244,66 @@ mod tests {
             "relu1_2,relu2_2:0.5",
             "--device",
             "cpu",
+            "--vgg-arch",
+            "vgg19",
+            "--residual-blocks",
+            "3",
         ])
         .unwrap()
         .train;
         let c = args.resolve().unwrap();
-        assert_eq!(c.steps, 7); // flag wins
-        assert_eq!(c.style_weight, 5.0); // file kept
-        assert_eq!(c.batch_size, 2);
-        assert_eq!(c.image_size, 256); // default
-        assert_eq!(c.device, DeviceChoice::Cpu);
-        assert_eq!(c.style_layers[1], LayerWeight { layer: "relu2_2".into(), weight: 0.5 });
+        assert_eq!(c.run.steps, 7); // flag wins
+        assert_eq!(c.recipe.style_weight, 5.0); // file kept
+        assert_eq!(c.recipe.batch_size, 2);
+        assert_eq!(c.recipe.image_size, 256); // default
+        assert_eq!(c.run.device, DeviceChoice::Cpu);
+        assert_eq!(c.recipe.style_layers[1], LayerWeight { layer: "relu2_2".into(), weight: 0.5 });
+        // Nested fields: the flag sets one, the other keeps the file's (here the default).
+        assert_eq!(c.recipe.loss_network.arch, VggArch::Vgg19);
+        assert_eq!(c.recipe.loss_network.preprocessing, Preprocessing::Torchvision);
+        assert_eq!(c.recipe.model.residual_blocks, 3);
+    }
+
+    /// Every flag names a config field: setting all of them at once is accepted by the
+    /// config (an unknown field would be refused), so none can drift from its field; and
+    /// every top-level field has a flag but those set only in the file.
+    #[test]
+    fn every_flag_names_a_config_field() {
+        let flags = ConfigFlags {
+            dataset: Some("d".into()),
+            style_image: Some("s".into()),
+            vgg_weights: Some("v".into()),
+            loss_network: LossNetworkFlags { arch: Some(VggArch::Vgg19), preprocessing: Some(Preprocessing::Caffe) },
+            out_dir: Some("o".into()),
+            steps: Some(1),
+            batch_size: Some(1),
+            image_size: Some(1),
+            style_size: Some(1),
+            lr: Some(1.0),
+            content_weight: Some(1.0),
+            style_weight: Some(1.0),
+            tv_weight: Some(1.0),
+            content_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
+            style_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
+            device: Some(DeviceChoice::Cpu),
+            seed: Some(1),
+            checkpoint_every: Some(1),
+            log_every: Some(1),
+            prefetch_batches: Some(1),
+            model: ModelFlags { residual_blocks: Some(1) },
+            lr_decay_every: Some(1),
+            lr_decay_factor: Some(1.0),
+            keep_checkpoints: Some(1),
+            val_fraction: Some(0.5),
+            preview_images: Some(1),
+            loss_network_precision: Some(Precision::Bf16),
+        };
+        let c = TrainConfig::default().with_overrides(serde_json::to_value(&flags).unwrap(), None).unwrap();
+        let (set, default) = (serde_json::to_value(&c).unwrap(), serde_json::to_value(TrainConfig::default()).unwrap());
+        const FILE_ONLY: [&str; 1] = ["val_min_images"];
+        let unchanged: Vec<&String> =
+            default.as_object().unwrap().keys().filter(|k| set[k.as_str()] == default[k.as_str()]).collect();
+        assert_eq!(unchanged, FILE_ONLY, "config fields no flag sets");
     }
 
     #[test]

@@ -1,48 +1,31 @@
-//! The training data: a folder of photos (walked recursively) or a prepared cache
-//! ([`crate::cache`]), split into training and validation images by seed, and decoded in
-//! parallel ahead of the training step by a background [`Loader`].
+//! The training stream: the items of a [`Source`] split into training and validation by
+//! seed, and a background [`Loader`] that decodes batches in parallel ahead of the training
+//! step.
 //!
-//! Folder images are listed by extension ([`faststyle::image_io::IMAGE_EXTENSIONS`]),
-//! resized so the shorter side is `image_size` (small images are upscaled) and centre-cropped
-//! (PE's `Resize` + `CenterCrop`). The training stream is a sequence of epochs, each a
-//! seeded shuffle of the training indices; a [`StreamPos`] (epoch, position) identifies the
-//! next image, so a resumed run continues with exactly the batches it would have seen. An
-//! item that cannot be read or decoded, or whose crop is blank, is reported once, with its
-//! path and the reason, and skipped (in later epochs without decoding it again);
-//! [`LoaderStats`] counts them for the final summary.
+//! The stream is a sequence of epochs, each a seeded shuffle of the training indices; a
+//! [`StreamPos`] (epoch, position) identifies the next image, so a resumed run continues with
+//! exactly the batches it would have seen. An item that cannot be read or decoded, or whose
+//! crop is blank, is reported once through a [`Reporter`], with its path and the reason, and
+//! skipped (in later epochs without decoding it again); [`LoaderStats`] counts them for the
+//! final summary.
 
-use crate::cache::Cache;
-use faststyle::image_io;
+use crate::source::Source;
+use faststyle::progress::Reporter;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use walkdir::WalkDir;
 
-/// Dataset problems that stop training before it starts.
+/// Why the loader could not deliver a batch.
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {
-    /// Walking the folder failed (it vanished, or a permission error on the folder itself).
-    #[error("{}: {reason}", path.display())]
-    Walk {
-        /// The folder.
-        path: PathBuf,
-        /// What went wrong.
-        reason: String,
-    },
-    /// No file with an image extension under the folder.
-    #[error("{}: no images found ({}) in this folder or below", path.display(), image_io::IMAGE_EXTENSIONS.join(", "))]
-    Empty {
-        /// The folder.
-        path: PathBuf,
-    },
     /// Every candidate failed to decode.
     #[error("{}: no usable image: all {tried} image files failed (see the messages above)", path.display())]
     NoneUsable {
@@ -54,151 +37,6 @@ pub enum DatasetError {
     /// The loader thread ended without an error (it panicked): a bug.
     #[error("the data loader stopped unexpectedly")]
     LoaderStopped,
-}
-
-/// The image files of a dataset folder.
-#[derive(Debug, Clone, Default)]
-pub struct Listing {
-    /// Files with an image extension, sorted by path.
-    pub files: Vec<PathBuf>,
-    /// Entries that could not be visited (a dangling link, an unreadable sub-folder), with
-    /// the reason, to be reported and counted as skipped.
-    pub unreadable: Vec<(PathBuf, String)>,
-}
-
-/// Lists the image files under `dir` (recursively, following symbolic links), sorted by
-/// path so the order does not depend on the file system.
-///
-/// # Errors
-/// [`DatasetError::Walk`] when `dir` itself cannot be read; [`DatasetError::Empty`] when no
-/// file has an image extension.
-pub fn list_images(dir: &Path) -> Result<Listing, DatasetError> {
-    std::fs::read_dir(dir).map_err(|e| DatasetError::Walk { path: dir.to_path_buf(), reason: e.to_string() })?;
-    let mut files = Vec::new();
-    let mut unreadable = Vec::new();
-    for entry in WalkDir::new(dir).follow_links(true) {
-        match entry {
-            Ok(e) if e.file_type().is_file() && image_io::has_image_extension(e.path()) => files.push(e.into_path()),
-            Ok(_) => {}
-            Err(e) => {
-                let path = e.path().map(Path::to_path_buf).unwrap_or_else(|| dir.to_path_buf());
-                if image_io::has_image_extension(&path) || e.io_error().is_some() {
-                    unreadable.push((path, e.to_string()));
-                }
-            }
-        }
-    }
-    if files.is_empty() {
-        return Err(DatasetError::Empty { path: dir.to_path_buf() });
-    }
-    files.sort();
-    Ok(Listing { files, unreadable })
-}
-
-/// Training crops whose spatial standard deviation (per channel, the largest of the three,
-/// 0–255 units) is below this are skipped as blank: a uniform image has zero variance at every
-/// instance norm, whose backward pass then multiplies the gradient by 1/√eps ≈ 316 per layer
-/// and overflows f32 (NaN weights within a few steps); it carries no content to learn from.
-pub const MIN_CROP_STD: f64 = 1.0;
-
-/// Decodes one training crop: shorter side resized to `size`, centre-cropped.
-///
-/// # Errors
-/// [`faststyle::Error::Decode`] (naming the file) for undecodable files and for crops that
-/// are blank (see [`check_not_blank`]); [`faststyle::Error::Io`] for unreadable ones.
-pub fn load_crop(path: &Path, size: u32) -> faststyle::Result<image::RgbImage> {
-    let crop = image_io::resize_center_crop(&image_io::read_rgb(path)?, size);
-    check_not_blank(&crop, path)?;
-    Ok(crop)
-}
-
-/// Refuses a blank crop (largest channel std below [`MIN_CROP_STD`]).
-///
-/// # Errors
-/// [`faststyle::Error::Decode`] naming `path`.
-pub fn check_not_blank(crop: &image::RgbImage, path: &Path) -> faststyle::Result<()> {
-    let std = max_channel_std(crop);
-    if std < MIN_CROP_STD {
-        return Err(faststyle::Error::Decode {
-            path: path.to_path_buf(),
-            reason: format!(
-                "the {}x{} training crop is blank (largest channel std {std:.2} < {MIN_CROP_STD}); nothing to learn from",
-                crop.width(),
-                crop.height()
-            ),
-        });
-    }
-    Ok(())
-}
-
-/// The largest of the three per-channel spatial standard deviations of `img`, 0–255 units.
-pub fn max_channel_std(img: &image::RgbImage) -> f64 {
-    let n = (img.width() * img.height()).max(1) as f64;
-    let (mut sum, mut sq) = ([0f64; 3], [0f64; 3]);
-    for p in img.pixels() {
-        for c in 0..3 {
-            let v = p.0[c] as f64;
-            sum[c] += v;
-            sq[c] += v * v;
-        }
-    }
-    (0..3).map(|c| (sq[c] / n - (sum[c] / n).powi(2)).max(0.0).sqrt()).fold(0.0, f64::max)
-}
-
-/// Where the training images come from.
-#[derive(Debug)]
-pub enum Source {
-    /// Image files, decoded and cropped on the fly.
-    Folder {
-        /// The dataset folder.
-        root: PathBuf,
-        /// Its image files, sorted.
-        files: Vec<PathBuf>,
-    },
-    /// A prepared cache of crops (see [`crate::cache`]).
-    Cache(Cache),
-}
-
-impl Source {
-    /// Number of items (files or cached crops).
-    pub fn len(&self) -> usize {
-        match self {
-            Source::Folder { files, .. } => files.len(),
-            Source::Cache(c) => c.len(),
-        }
-    }
-
-    /// Whether there are no items.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    /// The folder or cache file (for messages).
-    pub fn root(&self) -> &Path {
-        match self {
-            Source::Folder { root, .. } => root,
-            Source::Cache(c) => c.path(),
-        }
-    }
-
-    /// The path of item `i` (the source file of a cached crop), for messages.
-    pub fn item_path(&self, i: usize) -> PathBuf {
-        match self {
-            Source::Folder { files, .. } => files[i].clone(),
-            Source::Cache(c) => PathBuf::from(c.name(i)),
-        }
-    }
-
-    /// Item `i` as a `size×size` crop.
-    ///
-    /// # Errors
-    /// Decoding errors, blank crops, or a cache of another crop size; each names the item.
-    pub fn load(&self, i: usize, size: u32) -> faststyle::Result<image::RgbImage> {
-        match self {
-            Source::Folder { files, .. } => load_crop(&files[i], size),
-            Source::Cache(c) => c.crop(i, size),
-        }
-    }
 }
 
 /// Indices of the training and validation items.
@@ -269,10 +107,6 @@ impl LoaderStats {
         self.skipped.lock().map(|s| s.len()).unwrap_or(0)
     }
 }
-
-/// Called once per skipped item with its path and the reason (e.g. to print above a
-/// progress bar).
-pub type Reporter = Arc<dyn Fn(&Path, &str) + Send + Sync>;
 
 /// What the loader needs to know.
 #[derive(Debug, Clone)]
@@ -438,14 +272,5 @@ mod tests {
         assert_eq!(split(100, 3, 0.01, 8).val.len(), 8); // at least 8
         assert_eq!(split(7, 3, 0.01, 8).val.len(), 1); // at most a quarter
         assert_eq!(split(3, 3, 0.01, 8).val.len(), 0);
-    }
-
-    #[test]
-    fn blank_means_uniform_per_channel() {
-        let uniform = image::RgbImage::from_pixel(8, 8, image::Rgb([9, 99, 199]));
-        assert_eq!(max_channel_std(&uniform), 0.0);
-        // Only the blue channel varies (0/4 checkerboard): std 2.
-        let blue = image::RgbImage::from_fn(8, 8, |x, y| image::Rgb([9, 99, if (x + y) % 2 == 0 { 0 } else { 4 }]));
-        assert!((max_channel_std(&blue) - 2.0).abs() < 1e-9);
     }
 }

@@ -2,22 +2,45 @@
 //!
 //! The binary is a thin shell over [`run`]: parse the [`Cli`], then prepare a dataset cache,
 //! plot a run, or resolve and validate the [`TrainConfig`] and [`train::train`].
+//!
+//! Modules, each using only those listed before it (and the `faststyle` library):
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`crop`] | one training crop from one photo; the blank-crop check |
+//! | [`cache`] | `trainer prepare`'s packed, memory-mapped crop cache |
+//! | [`source`] | a folder or a cache as numbered items; the dataset fingerprint |
+//! | [`dataset`] | train/validation split, the seeded stream, the background loader |
+//! | `config` | the training config: recipe (what is learnt) and run settings |
+//! | `cli` | command-line flags, laid over the config |
+//! | `adam` | Adam over the TransformerNet's parameters, with savable moments |
+//! | `metrics` | run-folder file names and `metrics.jsonl` |
+//! | `plot` | `loss.png` from the metrics |
+//! | `previews` | stylized validation crops at each checkpoint |
+//! | `train` | the training loop: a `Trainer` with `step`, `log`, `checkpoint`, `validate` |
 
-pub mod adam;
+// Public: the modules the tests use (the data path); the rest is reached through the
+// re-exports below.
+pub(crate) mod adam;
 pub mod cache;
-pub mod cli;
-pub mod config;
+pub(crate) mod cli;
+pub(crate) mod config;
+pub mod crop;
 pub mod dataset;
-pub mod plot;
-pub mod previews;
-pub mod train;
+pub(crate) mod metrics;
+pub(crate) mod plot;
+pub(crate) mod previews;
+pub mod source;
+pub(crate) mod train;
 
 pub use cli::{Cli, Command, TrainArgs};
-pub use config::TrainConfig;
+pub use config::{Recipe, RunSettings, TrainConfig};
+pub use metrics::MetricsLine;
 pub use train::{train, Interrupted, TrainOptions, TrainSummary};
 
 use anyhow::{bail, Context, Result};
-use std::path::Path;
+use faststyle::progress::Console;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -30,10 +53,8 @@ use std::sync::Arc;
 pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSummary>> {
     match &cli.command {
         Some(Command::Prepare { dataset, image_size, output }) => {
-            let report: dataset::Reporter =
-                Arc::new(|p: &Path, why: &str| eprintln!("warning: skipped {}", faststyle::error::about(p, why)));
             let start = std::time::Instant::now();
-            let s = cache::prepare(dataset, *image_size, output, &report)?;
+            let s = cache::prepare(dataset, *image_size, output, &Console::hidden().reporter())?;
             eprintln!(
                 "wrote {} ({} crops of {image_size}×{image_size}, {:.1} MB, {} skipped) in {:.1} s",
                 output.display(),
@@ -55,16 +76,23 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
                 None => (args.resolve()?, None),
                 Some(run_dir) => resume_config(args, run_dir)?,
             };
-            Ok(Some(train(&cfg, &TrainOptions { resume_from, stop, force: args.force })?))
+            let opts = TrainOptions {
+                resume_from,
+                stop,
+                force: args.force,
+                #[cfg(feature = "fault-injection")]
+                inject_nan_at_step: args.inject_nan_at_step,
+            };
+            Ok(Some(train(&cfg, &opts)?))
         }
     }
 }
 
 /// The config of a resumed run: the run's saved config (or `--config`), with the flags
-/// applied; refused when that changes what is learnt, unless `--force`. Also finds the
-/// checkpoint to resume from.
-fn resume_config(args: &TrainArgs, run_dir: &Path) -> Result<(TrainConfig, Option<std::path::PathBuf>)> {
-    let saved_path = run_dir.join(train::CONFIG_FILE);
+/// applied; refused when that changes the recipe (what is learnt), unless `--force`. Also
+/// finds the checkpoint to resume from.
+fn resume_config(args: &TrainArgs, run_dir: &Path) -> Result<(TrainConfig, Option<PathBuf>)> {
+    let saved_path = run_dir.join(metrics::CONFIG_FILE);
     let saved = TrainConfig::from_file(&saved_path)
         .with_context(|| format!("{} is not a run folder to resume", run_dir.display()))?;
     let base = match &args.config {
@@ -72,7 +100,7 @@ fn resume_config(args: &TrainArgs, run_dir: &Path) -> Result<(TrainConfig, Optio
         None => saved.clone(),
     };
     let mut cfg = args.resolve_over(base, args.config.as_deref().or(Some(&saved_path)))?;
-    cfg.out_dir = Some(run_dir.to_path_buf());
+    cfg.run.out_dir = Some(run_dir.to_path_buf());
     let changes = cfg.changes_from(&saved);
     if !changes.is_empty() && !args.force {
         bail!(

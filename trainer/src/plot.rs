@@ -3,27 +3,13 @@
 //! validation loss, against the step, on a log scale. Labels use the DejaVu Sans font
 //! embedded by the `dejavu` crate, so no system font is needed.
 
-use crate::train::{MetricsLine, METRICS_FILE};
+use crate::metrics::{read_metrics, MetricsLine, METRICS_FILE, PLOT_FILE};
 use anyhow::{bail, Context, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
 
 /// Reads one loss series off a metrics line.
 type Getter = fn(&MetricsLine) -> f64;
-
-/// File name of the plot in the run folder.
-pub const PLOT_FILE: &str = "loss.png";
-
-/// Reads every line of a run's `metrics.jsonl`, skipping lines that do not parse (a run
-/// killed mid-line leaves at most one).
-///
-/// # Errors
-/// The file cannot be read.
-pub fn read_metrics(run_dir: &Path) -> Result<Vec<MetricsLine>> {
-    let path = run_dir.join(METRICS_FILE);
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
-}
 
 fn register_font() {
     static ONCE: std::sync::Once = std::sync::Once::new();

@@ -3,83 +3,43 @@
 //! from the background [`Loader`], with exact resume, signal-safe stops, a non-finite guard,
 //! validation loss and previews at every checkpoint, and a loss plot at the end.
 //!
-//! The run folder holds `config.json` (the resolved config), `dataset.json` (the dataset's
-//! fingerprint), `metrics.jsonl`, the newest `keep_checkpoints` periodic checkpoints
-//! (`checkpoint_NNNNNN.safetensors`), `final.safetensors`, `previews/` and `loss.png`. Every
-//! checkpoint carries the resume state ([`TrainState`] and the Adam moments), so
-//! `trainer --resume RUN_DIR` continues from the newest one exactly as if never stopped.
+//! [`train`] is the loop; a [`Trainer`] holds the run and does its parts: [`Trainer::step`]
+//! (one optimisation step), [`Trainer::log`], [`Trainer::checkpoint`] and
+//! [`Trainer::validate`]. The run folder holds `config.json` (the resolved config),
+//! `dataset.json` (the dataset's fingerprint), `metrics.jsonl`, the newest `keep_checkpoints`
+//! periodic checkpoints (`checkpoint_NNNNNN.safetensors`), `final.safetensors`, `previews/`
+//! and `loss.png` (names in [`crate::metrics`]). Every checkpoint carries the resume state
+//! ([`TrainState`] and the Adam moments), so `trainer --resume RUN_DIR` continues from the
+//! newest one exactly as if never stopped.
 
 use crate::adam::Adam;
-use crate::cache;
-use crate::config::{Precision, TrainConfig};
-use crate::dataset::{self, Loader, LoaderConfig, Reporter, StreamPos};
+use crate::config::{Recipe, TrainConfig};
+use crate::dataset::{self, Batch, Loader, LoaderConfig, LoaderStats, StreamPos};
+use crate::metrics::{self, MetricsLine, MetricsLog, CONFIG_FILE, DATASET_FILE, FINAL_CHECKPOINT, PREVIEWS_DIR};
 use crate::previews;
+use crate::source::{open_source, OpenedSource, Source};
 use anyhow::{bail, Context, Result};
 use faststyle::checkpoint::{
     self, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION, KEY_TRAIN_STATE, TRAIN_STATE_PREFIX,
 };
+use faststyle::progress::{Console, Reporter};
 use faststyle::tensor_file::TensorFile;
-use faststyle::{image_io, LossNetwork, PerceptualLoss, TransformerNet};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use faststyle::{image_io, LossNetwork, LossParts, PerceptualLoss, Precision, TransformerNet};
+use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-use tch::nn;
-use tch::Tensor;
-
-/// File name of the final checkpoint in the run folder.
-pub const FINAL_CHECKPOINT: &str = "final.safetensors";
-/// File name of the metrics log (one JSON object per line) in the run folder.
-pub const METRICS_FILE: &str = "metrics.jsonl";
-/// File name of the resolved config in the run folder.
-pub const CONFIG_FILE: &str = "config.json";
-/// File name of the dataset fingerprint in the run folder.
-pub const DATASET_FILE: &str = "dataset.json";
-/// Folder of preview images in the run folder.
-pub const PREVIEWS_DIR: &str = "previews";
-
-/// The file name of the periodic checkpoint written at `step`.
-pub fn checkpoint_name(step: u64) -> String {
-    format!("checkpoint_{step:06}.safetensors")
-}
-
-/// One line of `metrics.jsonl`: a training step (`split` = `train`, every `log_every` steps)
-/// or a validation pass (`split` = `val`, at every checkpoint). Loss parts are weighted
-/// (they sum to `loss`); validation values are means over the validation images.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MetricsLine {
-    /// Training step (1-based) the values belong to.
-    pub step: u64,
-    /// `train` or `val`.
-    pub split: String,
-    /// Total loss.
-    pub loss: f64,
-    /// Weighted content loss.
-    pub content: f64,
-    /// Weighted style loss.
-    pub style: f64,
-    /// Weighted total-variation loss.
-    pub tv: f64,
-    /// Learning rate in effect (training lines).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lr: Option<f64>,
-    /// Training images per second since the previous training line.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub images_per_sec: Option<f64>,
-    /// Seconds since this process started training.
-    pub elapsed_sec: f64,
-}
+use tch::{nn, Device, Tensor};
 
 /// The resume state saved in every checkpoint (metadata key `train_state`); the Adam moments
 /// are the checkpoint's `train_state.m.*` / `train_state.v.*` tensors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TrainState {
+pub(crate) struct TrainState {
     /// Steps completed.
     pub step: u64,
     /// Adam updates applied (steps skipped by the fp16 loss scaler are not counted).
@@ -132,59 +92,504 @@ pub struct TrainOptions {
     pub stop: Option<Arc<AtomicBool>>,
     /// Resume even though the dataset's fingerprint differs from the run's.
     pub force: bool,
+    /// Testing aid: make the loss NaN at this step, to exercise the non-finite guard.
+    #[cfg(feature = "fault-injection")]
+    pub inject_nan_at_step: Option<u64>,
 }
 
-/// Prints messages above the progress bar on a terminal, or as plain lines otherwise.
-#[derive(Clone)]
-struct Console {
-    bar: ProgressBar,
-}
-
-impl Console {
-    fn new(steps: u64, done: u64) -> Self {
-        let bar = if std::io::stderr().is_terminal() {
-            let bar = ProgressBar::with_draw_target(Some(steps), ProgressDrawTarget::stderr());
-            bar.set_style(
-                ProgressStyle::with_template("{spinner} step {pos}/{len} [{elapsed_precise} < {eta_precise}] {msg}")
-                    .expect("static template"),
-            );
-            bar.set_position(done);
-            bar
-        } else {
-            ProgressBar::hidden()
-        };
-        Console { bar }
-    }
-
-    fn say(&self, msg: &str) {
-        if self.bar.is_hidden() {
-            eprintln!("{msg}");
-        } else {
-            self.bar.println(msg);
+/// Trains a TransformerNet as `cfg` says (validated by [`TrainConfig::validate`]), from
+/// scratch or from `opts.resume_from`.
+///
+/// # Errors
+/// Any failure to read the dataset (no usable image), the style image or the VGG weights, to
+/// build the networks, or to write the run folder, each naming its file; a non-finite loss
+/// or gradient (the step is not applied); [`Interrupted`] when stopped by a signal.
+pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> {
+    let mut t = Trainer::new(cfg, opts)?;
+    for step in t.start_step + 1..=cfg.run.steps {
+        let Some(done) = t.step(step)? else { continue };
+        t.log(&done)?;
+        let stopping = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
+        let periodic = cfg.run.checkpoint_every > 0 && step % cfg.run.checkpoint_every == 0;
+        if (periodic || stopping) && step != cfg.run.steps {
+            let path = t.checkpoint(step)?;
+            if stopping {
+                t.console.finish();
+                return Err(Interrupted { step, checkpoint: path, run_dir: t.run_dir }.into());
+            }
+            t.validate(step)?;
         }
     }
+    t.finish()
+}
+
+/// A run in progress: the networks, the optimiser, the data, the run folder and the clocks.
+pub(crate) struct Trainer<'a> {
+    cfg: &'a TrainConfig,
+    /// Testing aid: the step whose loss is made NaN.
+    #[cfg(feature = "fault-injection")]
+    inject_nan_at_step: Option<u64>,
+    run_dir: PathBuf,
+    device: Device,
+    console: Console,
+    data: Data,
+    objective: PerceptualLoss,
+    vs: nn::VarStore,
+    net: TransformerNet,
+    adam: Adam,
+    scaler: LossScaler,
+    state: TrainState,
+    /// Metadata of every checkpoint this run writes (`step` set at each save).
+    meta: CheckpointMeta,
+    metrics: MetricsLog,
+    last_checkpoint: Option<PathBuf>,
+    /// The last step of a previous session (0 for a new run).
+    start_step: u64,
+    started: Instant,
+    /// Start and images of the current throughput window (since the last metrics line).
+    window: (Instant, usize),
+    first: Option<MetricsLine>,
+    last: Option<MetricsLine>,
+}
+
+/// What one applied optimisation step computed.
+pub(crate) struct StepDone {
+    step: u64,
+    parts: LossParts,
+    lr: f64,
+    images: usize,
+}
+
+impl<'a> Trainer<'a> {
+    /// Sets up a run: the run folder, the resume state, the data, the loss network with the
+    /// style targets, the TransformerNet and Adam (restored when resuming), and the metrics log.
+    fn new(cfg: &'a TrainConfig, opts: &TrainOptions) -> Result<Self> {
+        let run_dir = cfg.run_dir();
+        let device = cfg.run.device.resolve()?;
+        std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
+        faststyle::fsutil::remove_stale_temp_files(&run_dir, true);
+        // Resume state first, so the loader can start where the run left off.
+        let resume = opts.resume_from.as_deref().map(Resume::open).transpose()?;
+        let start_step = resume.as_ref().map(|r| r.state.step).unwrap_or(0);
+        if start_step >= cfg.run.steps {
+            bail!("the run is already at step {start_step} of {}; pass a larger --steps to train on", cfg.run.steps);
+        }
+        let console = Console::steps(cfg.run.steps, start_step);
+        let data = Data::open(&cfg.recipe, cfg.run.prefetch_batches, resume.as_ref(), opts.force, &console)?;
+        let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
+        let objective = build_objective(&cfg.recipe, precision, device)?;
+
+        tch::manual_seed(cfg.recipe.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let net = TransformerNet::new(vs.root(), &cfg.recipe.model);
+        let mut adam = Adam::new(&vs);
+        let mut scaler = LossScaler::new(precision == Precision::Fp16);
+        let mut state = TrainState {
+            step: 0,
+            adam_step: 0,
+            stream: StreamPos::default(),
+            dataset_fingerprint: data.fingerprint.clone(),
+            loss_scale: 1.0,
+        };
+        if let Some(r) = &resume {
+            r.restore(&vs, &mut adam)?;
+            scaler.scale = r.state.loss_scale;
+            state = r.state.clone();
+            console.say(&format!("resuming from {} at step {}", r.path.display(), r.state.step));
+        }
+        let meta = checkpoint_meta(cfg)?;
+        write_json(&run_dir.join(CONFIG_FILE), &meta.train_config)?;
+        write_json(&run_dir.join(DATASET_FILE), &data.description())?;
+        let metrics = MetricsLog::open(&run_dir, start_step)?;
+        console.say(&start_message(cfg, &data, start_step, precision, device));
+        Ok(Trainer {
+            cfg,
+            #[cfg(feature = "fault-injection")]
+            inject_nan_at_step: opts.inject_nan_at_step,
+            run_dir,
+            device,
+            console,
+            data,
+            objective,
+            vs,
+            net,
+            adam,
+            scaler,
+            state,
+            meta,
+            metrics,
+            last_checkpoint: resume.map(|r| r.path),
+            start_step,
+            started: Instant::now(),
+            window: (Instant::now(), 0),
+            first: None,
+            last: None,
+        })
+    }
+
+    /// One optimisation step on the next batch: forward through the TransformerNet, the
+    /// perceptual loss, backward (scaled in fp16), the non-finite guard, the Adam update.
+    /// `None` when the fp16 loss scaler skipped the step after a gradient overflow.
+    ///
+    /// # Errors
+    /// The loader failed, or the loss or a gradient is not finite (nothing is applied).
+    fn step(&mut self, step: u64) -> Result<Option<StepDone>> {
+        let batch = self.data.next_batch()?;
+        let lr = self.cfg.recipe.lr_at(step);
+        let x = image_io::hwc_bytes_to_batch(&batch.pixels, batch.n, batch.size, batch.size, self.device);
+        let parts = self.objective.compute(&self.net.forward_fast(&x), &x);
+        #[cfg(feature = "fault-injection")]
+        let parts = inject_nan(parts, self.inject_nan_at_step == Some(step));
+        self.adam.zero_grad();
+        (&parts.total * self.scaler.scale).backward();
+        self.state.step = step;
+        self.state.stream = batch.next;
+        self.console.bar().inc(1);
+        if !all_finite(&parts.total, &self.adam.params())? {
+            let loss = f64::try_from(&parts.total).unwrap_or(f64::NAN);
+            if self.scaler.is_overflow(loss) {
+                self.scaler.update(true);
+                return Ok(None);
+            }
+            let last = match &self.last_checkpoint {
+                Some(p) => format!("the last good checkpoint is {}", p.display()),
+                None => "no checkpoint was written yet".into(),
+            };
+            bail!(
+                "the loss or its gradient became non-finite at step {step} (loss {loss}); training stopped without \
+                 applying it and {last} (try a lower lr or loss weights)"
+            );
+        }
+        self.scaler.unscale(&self.adam.params());
+        self.adam.step(lr);
+        self.scaler.update(false);
+        self.state.adam_step = self.adam.step;
+        self.state.loss_scale = self.scaler.scale;
+        Ok(Some(StepDone { step, parts, lr, images: batch.n }))
+    }
+
+    /// Counts the step's images, and on the first step of the session, every `log_every`
+    /// steps and the last step writes a training line to `metrics.jsonl` and shows the loss.
+    fn log(&mut self, done: &StepDone) -> Result<()> {
+        let (step, run) = (done.step, &self.cfg.run);
+        self.window.1 += done.images;
+        if !(step == self.start_step + 1 || step % run.log_every == 0 || step == run.steps) {
+            return Ok(());
+        }
+        let value = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
+        let p = &done.parts;
+        let line = MetricsLine {
+            step,
+            split: "train".into(),
+            loss: value(&p.total),
+            content: value(&p.content),
+            style: value(&p.style),
+            tv: value(&p.tv),
+            lr: Some(done.lr),
+            images_per_sec: Some(self.window.1 as f64 / self.window.0.elapsed().as_secs_f64()),
+            elapsed_sec: self.started.elapsed().as_secs_f64(),
+        };
+        self.metrics.write(&line)?;
+        let msg = format!(
+            "loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}) lr {:.2e} {:.2} img/s",
+            line.loss,
+            line.content,
+            line.style,
+            line.tv,
+            done.lr,
+            line.images_per_sec.unwrap_or(0.0)
+        );
+        if self.console.is_plain() {
+            self.console.say(&format!("step {step}/{}: {msg}", run.steps));
+        }
+        self.console.bar().set_message(msg);
+        self.first.get_or_insert_with(|| line.clone());
+        self.last = Some(line);
+        self.window = (Instant::now(), 0);
+        Ok(())
+    }
+
+    /// Writes the periodic checkpoint of `step` (weights, metadata and resume state) and
+    /// deletes the periodic checkpoints beyond the newest `keep_checkpoints`. Returns its path.
+    fn checkpoint(&mut self, step: u64) -> Result<PathBuf> {
+        let path = self.run_dir.join(metrics::checkpoint_name(step));
+        self.save(&path)?;
+        self.last_checkpoint = Some(path.clone());
+        prune_checkpoints(&self.run_dir, self.cfg.run.keep_checkpoints.max(1));
+        self.console.say(&format!("step {step}: wrote {}", path.display()));
+        Ok(path)
+    }
+
+    /// Saves the current weights with the metadata and the resume state to `path`.
+    fn save(&mut self, path: &Path) -> Result<()> {
+        self.meta.step = self.state.step;
+        let state = serde_json::to_string(&self.state)?;
+        checkpoint::save_with_state(path, &self.vs, &self.meta, &self.adam.state_tensors(), &state)?;
+        Ok(())
+    }
+
+    /// The validation loss of the current weights (a `val` line in `metrics.jsonl`) and the
+    /// preview images of `step`.
+    fn validate(&mut self, step: u64) -> Result<()> {
+        let val = &self.data.val;
+        if !val.is_empty() {
+            let [loss, content, style, tv] =
+                validation_loss(&self.objective, &self.net, val, self.cfg.recipe.batch_size, self.device)?;
+            let elapsed_sec = self.started.elapsed().as_secs_f64();
+            let split = "val".into();
+            let line =
+                MetricsLine { step, split, loss, content, style, tv, lr: None, images_per_sec: None, elapsed_sec };
+            self.metrics.write(&line)?;
+            self.console.say(&format!("step {step}: validation loss {loss:.4e} over {} images", val.len()));
+        }
+        let previews = &val[..self.cfg.run.preview_images.min(val.len())];
+        if !previews.is_empty() {
+            let dir = self.run_dir.join(PREVIEWS_DIR);
+            let sheet = previews::write_previews(&dir, step, previews, &self.net, self.device)?;
+            self.console.say(&format!("step {step}: previews in {}", sheet.display()));
+        }
+        Ok(())
+    }
+
+    /// After the last step: the final checkpoint, its validation and previews, the loss
+    /// plot and the summary.
+    fn finish(mut self) -> Result<TrainSummary> {
+        let seconds = self.started.elapsed().as_secs_f64();
+        self.console.finish();
+        let steps = self.cfg.run.steps;
+        let final_checkpoint = self.run_dir.join(FINAL_CHECKPOINT);
+        self.save(&final_checkpoint)?;
+        self.validate(steps)?;
+        let skipped = self.data.loader.stats.skipped_count();
+        drop(self.data);
+        match crate::plot::plot_run(&self.run_dir, None) {
+            Ok(p) => eprintln!("loss plot: {}", p.display()),
+            Err(e) => eprintln!("warning: could not draw the loss plot: {e:#}"),
+        }
+        eprintln!(
+            "trained steps {}..{steps} in {seconds:.1} s ({:.3} s/step); final checkpoint {}",
+            self.start_step + 1,
+            seconds / (steps - self.start_step) as f64,
+            final_checkpoint.display()
+        );
+        if skipped > 0 {
+            eprintln!("skipped {skipped} unusable image file(s) (listed above)");
+        }
+        Ok(TrainSummary {
+            run_dir: self.run_dir,
+            final_checkpoint,
+            steps,
+            seconds,
+            first: self.first.context("no metrics were logged")?,
+            last: self.last.context("no metrics were logged")?,
+            skipped,
+        })
+    }
+}
+
+/// A checkpoint to continue from, with its resume state.
+struct Resume {
+    path: PathBuf,
+    file: TensorFile,
+    state: TrainState,
+}
+
+impl Resume {
+    /// Opens a checkpoint and reads its resume state.
+    fn open(path: &Path) -> Result<Self> {
+        let file = TensorFile::open(path)?;
+        let state: TrainState = file
+            .metadata()
+            .get(KEY_TRAIN_STATE)
+            .and_then(|s| serde_json::from_str(s).ok())
+            .with_context(|| format!("{}: no resume state in this checkpoint", path.display()))?;
+        Ok(Resume { path: path.to_path_buf(), file, state })
+    }
+
+    /// Loads the weights into `vs` and the Adam moments into `adam`.
+    fn restore(&self, vs: &nn::VarStore, adam: &mut Adam) -> Result<()> {
+        self.file.load_into(vs)?;
+        let moments: BTreeMap<String, Tensor> = self
+            .file
+            .names()
+            .into_iter()
+            .filter_map(|n| n.strip_prefix(TRAIN_STATE_PREFIX).map(str::to_string).map(|k| (k, n)))
+            .map(|(k, n)| self.file.tensor(&n).map(|t| (k, t)))
+            .collect::<faststyle::Result<_>>()?;
+        adam.restore(&moments, self.state.adam_step).map_err(|e| anyhow::anyhow!("{}: {e}", self.path.display()))
+    }
+}
+
+/// The data of a run: the training stream and the held-out validation crops.
+struct Data {
+    dataset: PathBuf,
+    source: Arc<Source>,
+    loader: Loader,
+    /// The batch fetched while setting up (proof that the data is usable), used first.
+    first_batch: Option<Batch>,
+    train_items: usize,
+    val_items: usize,
+    /// Validation crops with their file names, in source order.
+    val: Vec<(String, RgbImage)>,
+    fingerprint: String,
+}
+
+impl Data {
+    /// Opens the dataset, checks it is the one a resumed run saw (unless `force`), splits
+    /// it, starts the loader (where the resumed run left off) and waits for one batch, so a
+    /// source with no usable image fails here, before any other work.
+    fn open(recipe: &Recipe, prefetch: usize, resume: Option<&Resume>, force: bool, console: &Console) -> Result<Self> {
+        let dataset = recipe.dataset.clone().context("no dataset")?;
+        let OpenedSource { source, unreadable, fingerprint } = open_source(&dataset, recipe.image_size)?;
+        if let Some(r) = resume.filter(|r| r.state.dataset_fingerprint != fingerprint && !force) {
+            bail!(
+                "{}: the dataset {} has changed since this run started (fingerprint {} then, {} now); \
+                 resuming would not continue the same run (pass --force to resume anyway)",
+                r.path.display(),
+                dataset.display(),
+                r.state.dataset_fingerprint,
+                fingerprint
+            );
+        }
+        let source = Arc::new(source);
+        let split = dataset::split(source.len(), recipe.seed, recipe.val_fraction, recipe.val_min_images);
+        let report = console.reporter();
+        let cfg = LoaderConfig {
+            batch_size: recipe.batch_size,
+            image_size: recipe.image_size,
+            seed: recipe.seed,
+            prefetch,
+            start: resume.map(|r| r.state.stream).unwrap_or_default(),
+        };
+        let loader = Loader::spawn(source.clone(), split.train.clone(), unreadable, cfg, report.clone());
+        let first_batch = Some(loader.next_batch()?);
+        let val = load_validation(&source, &split.val, recipe.image_size, &report, &loader.stats);
+        let (train_items, val_items) = (split.train.len(), split.val.len());
+        Ok(Data { dataset, source, loader, first_batch, train_items, val_items, val, fingerprint })
+    }
+
+    /// The next training batch.
+    fn next_batch(&mut self) -> Result<Batch> {
+        match self.first_batch.take() {
+            Some(b) => Ok(b),
+            None => Ok(self.loader.next_batch()?),
+        }
+    }
+
+    /// What `dataset.json` records.
+    fn description(&self) -> serde_json::Value {
+        serde_json::json!({"dataset": self.dataset, "fingerprint": self.fingerprint, "items": self.source.len(),
+                           "train": self.train_items, "val": self.val_items})
+    }
+}
+
+/// Decodes the validation crops in parallel; a bad one is reported and counted as skipped.
+fn load_validation(
+    source: &Source,
+    items: &[usize],
+    size: u32,
+    report: &Reporter,
+    stats: &LoaderStats,
+) -> Vec<(String, RgbImage)> {
+    items
+        .par_iter()
+        .filter_map(|&i| match source.load(i, size) {
+            Ok(img) => Some((source.item_path(i).display().to_string(), img)),
+            Err(e) => {
+                let (path, why) = (source.item_path(i), e.to_string());
+                report(&path, &why);
+                stats.skipped.lock().expect("loader stats").push((path, why));
+                None
+            }
+        })
+        .collect()
+}
+
+/// The perceptual loss of the recipe: the VGG loss network (in `precision`) tapped at the
+/// content and style layers, with the style image's Gram matrices.
+fn build_objective(recipe: &Recipe, precision: Precision, device: Device) -> Result<PerceptualLoss> {
+    let style_path = recipe.style_image.as_deref().context("no style image")?;
+    let vgg_path = recipe.vgg_weights.as_deref().context("no VGG weights")?;
+    let style_img = image_io::read_rgb(style_path)?;
+    let style_img = match recipe.style_size {
+        Some(s) => image_io::resize_shorter_side(&style_img, s),
+        None => style_img,
+    };
+    let taps = PerceptualLoss::required_taps(&recipe.content_layers, &recipe.style_layers);
+    let mut loss_net = LossNetwork::load(vgg_path, &recipe.loss_network, &taps, device)?;
+    if precision != Precision::Fp32 {
+        loss_net.set_kind(precision.kind());
+    }
+    Ok(PerceptualLoss::new(
+        loss_net,
+        &recipe.content_layers,
+        &recipe.style_layers,
+        recipe.loss_weights(),
+        &image_io::image_to_tensor(&style_img, device),
+    )?)
+}
+
+/// The metadata every checkpoint of this run carries (its `step` is set at each save).
+fn checkpoint_meta(cfg: &TrainConfig) -> Result<CheckpointMeta> {
+    let r = &cfg.recipe;
+    Ok(CheckpointMeta {
+        format_version: FORMAT_VERSION,
+        model: r.model.clone(),
+        train_config: serde_json::to_value(cfg)?,
+        style_image: file_name(r.style_image.as_deref().context("no style image")?),
+        step: 0,
+        loss_network: LossNetworkInfo {
+            arch: r.loss_network.arch,
+            preprocessing: r.loss_network.preprocessing,
+            weights: file_name(r.vgg_weights.as_deref().context("no VGG weights")?),
+        },
+        faststyle_version: faststyle::VERSION.to_string(),
+    })
+}
+
+/// The line that opens a run: what is trained on what, where and how.
+fn start_message(cfg: &TrainConfig, data: &Data, start_step: u64, precision: Precision, device: Device) -> String {
+    let r = &cfg.recipe;
+    let style = r.style_image.as_deref().map(file_name).unwrap_or_default();
+    let vgg = r.vgg_weights.as_deref().map(file_name).unwrap_or_default();
+    let convention = match r.loss_network.preprocessing {
+        faststyle::Preprocessing::Caffe => "caffe (BGR, 0-255, mean-subtracted)",
+        faststyle::Preprocessing::Torchvision => "torchvision (RGB, ImageNet mean/std)",
+    };
+    format!(
+        "training {style} on {} images from {} ({} held out for validation): steps {}..{} of batch {} at {}px on {}; \
+         loss network {} {vgg} in {precision:?} (assumes {convention} input: make sure {vgg} was trained that way)",
+        data.train_items,
+        data.dataset.display(),
+        data.val.len(),
+        start_step + 1,
+        cfg.run.steps,
+        r.batch_size,
+        r.image_size,
+        faststyle::device::device_name(device),
+        r.loss_network.arch,
+    )
+}
+
+fn write_json(path: &Path, v: &serde_json::Value) -> Result<()> {
+    Ok(faststyle::fsutil::write_bytes_atomic(path, serde_json::to_string_pretty(v)?.as_bytes())?)
 }
 
 /// The newest checkpoint with resume state in `run_dir` (periodic or final), by step.
 ///
 /// # Errors
 /// No checkpoint with resume state is there.
-pub fn latest_checkpoint(run_dir: &Path) -> Result<(PathBuf, TrainState)> {
+pub(crate) fn latest_checkpoint(run_dir: &Path) -> Result<(PathBuf, TrainState)> {
     let mut best: Option<(PathBuf, TrainState)> = None;
     let entries = std::fs::read_dir(run_dir).with_context(|| format!("reading run folder {}", run_dir.display()))?;
     for e in entries.flatten() {
-        let p = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if !(name.ends_with(".safetensors") && (name.starts_with("checkpoint_") || name == FINAL_CHECKPOINT)) {
+        if !(metrics::is_checkpoint_name(&name) || name == FINAL_CHECKPOINT) {
             continue;
         }
-        let Ok(file) = TensorFile::open(&p) else { continue };
-        let Some(state) = file.metadata().get(KEY_TRAIN_STATE).and_then(|s| serde_json::from_str::<TrainState>(s).ok())
-        else {
-            continue;
-        };
-        if best.as_ref().is_none_or(|(_, b)| state.step > b.step) {
-            best = Some((p, state));
+        let Ok(resume) = Resume::open(&e.path()) else { continue };
+        if best.as_ref().is_none_or(|(_, b)| resume.state.step > b.step) {
+            best = Some((resume.path, resume.state));
         }
     }
     best.with_context(|| format!("{}: no checkpoint to resume from", run_dir.display()))
@@ -195,11 +600,8 @@ fn prune_checkpoints(run_dir: &Path, keep: usize) {
     let Ok(entries) = std::fs::read_dir(run_dir) else { return };
     let mut ckpts: Vec<PathBuf> = entries
         .flatten()
+        .filter(|e| metrics::is_checkpoint_name(&e.file_name().to_string_lossy()))
         .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            n.starts_with("checkpoint_") && n.ends_with(".safetensors")
-        })
         .collect();
     ckpts.sort();
     let excess = ckpts.len().saturating_sub(keep);
@@ -209,9 +611,10 @@ fn prune_checkpoints(run_dir: &Path, keep: usize) {
 }
 
 /// Fp16 dynamic loss scaling (as PyTorch's `GradScaler`): the loss is multiplied by `scale`
-/// before backward and the gradients divided by it after; an overflow halves the scale and
-/// skips the step, and every `GROWTH_INTERVAL` good steps double it. Disabled (scale 1, every
-/// non-finite gradient fatal) in the other precisions.
+/// before backward and the gradients divided by it after ([`LossScaler::unscale`]); an
+/// overflow halves the scale and skips the step, and every `GROWTH_INTERVAL` good steps
+/// double it ([`LossScaler::update`]). Disabled (scale 1, every non-finite gradient fatal) in
+/// the other precisions.
 struct LossScaler {
     enabled: bool,
     scale: f64,
@@ -219,8 +622,54 @@ struct LossScaler {
 }
 
 impl LossScaler {
+    /// Good steps after which the scale doubles (PyTorch's `growth_interval` is 2000).
     const GROWTH_INTERVAL: u32 = 1000;
+    /// Below this scale an overflow is not fp16's range but a real non-finite loss.
     const MIN_SCALE: f64 = 1e-8;
+
+    fn new(enabled: bool) -> Self {
+        LossScaler { enabled, scale: 1.0, good_steps: 0 }
+    }
+
+    /// Whether non-finite gradients with this loss are an fp16 overflow that skipping the
+    /// step (with a smaller scale) handles: scaling is on, the loss itself is finite and the
+    /// scale can still shrink.
+    fn is_overflow(&self, loss: f64) -> bool {
+        self.enabled && loss.is_finite() && self.scale > Self::MIN_SCALE
+    }
+
+    /// Divides every gradient of `params` by the scale (the loss was multiplied by it).
+    fn unscale(&self, params: &[&Tensor]) {
+        if self.scale == 1.0 {
+            return;
+        }
+        tch::no_grad(|| {
+            for p in params {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.g_div_scalar_(self.scale);
+                }
+            }
+        });
+    }
+
+    /// After a step: halve the scale on an overflow, double it after `GROWTH_INTERVAL`
+    /// good steps in a row (PyTorch's `GradScaler.update`). Nothing when disabled.
+    fn update(&mut self, overflow: bool) {
+        if !self.enabled {
+            return;
+        }
+        if overflow {
+            self.scale /= 2.0;
+            self.good_steps = 0;
+        } else {
+            self.good_steps += 1;
+            if self.good_steps >= Self::GROWTH_INTERVAL {
+                self.scale *= 2.0;
+                self.good_steps = 0;
+            }
+        }
+    }
 }
 
 /// Whether the loss and every parameter gradient are finite (one device sync).
@@ -228,6 +677,15 @@ fn all_finite(loss: &Tensor, params: &[&Tensor]) -> Result<bool> {
     let mut flags = vec![loss.isfinite()];
     flags.extend(params.iter().map(|p| p.grad()).filter(|g| g.defined()).map(|g| g.isfinite().all()));
     Ok(bool::try_from(Tensor::stack(&flags, 0).all())?)
+}
+
+/// The loss parts with a NaN total when `now` (testing aid for the non-finite guard).
+#[cfg(feature = "fault-injection")]
+fn inject_nan(mut parts: LossParts, now: bool) -> LossParts {
+    if now {
+        parts.total = &parts.total * f64::NAN;
+    }
+    parts
 }
 
 fn file_name(p: &Path) -> String {
@@ -238,9 +696,9 @@ fn file_name(p: &Path) -> String {
 fn validation_loss(
     objective: &PerceptualLoss,
     net: &TransformerNet,
-    images: &[(String, image::RgbImage)],
+    images: &[(String, RgbImage)],
     batch_size: usize,
-    device: tch::Device,
+    device: Device,
 ) -> Result<[f64; 4]> {
     let mut sums = [0f64; 4];
     let mut n = 0usize;
@@ -256,375 +714,29 @@ fn validation_loss(
     Ok(sums.map(|s| s / n.max(1) as f64))
 }
 
-/// Trains a TransformerNet as `cfg` says (validated by [`TrainConfig::validate`]), from
-/// scratch or from `opts.resume_from`.
-///
-/// # Errors
-/// Any failure to read the dataset (no usable image), the style image or the VGG weights, to
-/// build the networks, or to write the run folder, each naming its file; a non-finite loss
-/// or gradient (the step is not applied); [`Interrupted`] when stopped by a signal.
-pub fn train(cfg: &TrainConfig, opts: &TrainOptions) -> Result<TrainSummary> {
-    let dataset_path = cfg.dataset.clone().context("no dataset")?;
-    let style_path = cfg.style_image.clone().context("no style image")?;
-    let vgg_path = cfg.vgg_weights.clone().context("no VGG weights")?;
-    let run_dir = cfg.run_dir();
-    let device = cfg.device.resolve()?;
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating run folder {}", run_dir.display()))?;
-    faststyle::fsutil::remove_stale_temp_files(&run_dir, true);
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    // Resume state first, so the loader can start where the run left off.
-    let resume = match &opts.resume_from {
-        Some(path) => {
-            let file = TensorFile::open(path)?;
-            let state: TrainState = file
-                .metadata()
-                .get(KEY_TRAIN_STATE)
-                .and_then(|s| serde_json::from_str(s).ok())
-                .with_context(|| format!("{}: no resume state in this checkpoint", path.display()))?;
-            Some((path.clone(), file, state))
+    #[test]
+    fn loss_scaler_backs_off_on_overflow_and_grows_after_good_steps() {
+        let mut s = LossScaler::new(true);
+        s.scale = 1024.0;
+        assert!(s.is_overflow(3.0) && !s.is_overflow(f64::NAN), "a non-finite loss is no overflow");
+        s.update(true);
+        assert_eq!(s.scale, 512.0);
+        for _ in 0..LossScaler::GROWTH_INTERVAL {
+            s.update(false);
         }
-        None => None,
-    };
-    let start_step = resume.as_ref().map(|r| r.2.step).unwrap_or(0);
-    if start_step >= cfg.steps {
-        bail!("the run is already at step {start_step} of {}; pass a larger --steps to train on", cfg.steps);
+        assert_eq!(s.scale, 1024.0);
+        let g = Tensor::from_slice(&[2.0f32, 4.0]).set_requires_grad(true);
+        (&g * 8.0).sum(tch::Kind::Float).backward(); // gradient 8 = 1 · the scale 8
+        let mut small = LossScaler::new(true);
+        small.scale = 8.0;
+        small.unscale(&[&g]);
+        assert_eq!(Vec::<f32>::try_from(g.grad()).unwrap(), [1.0, 1.0]);
+        let mut off = LossScaler::new(false);
+        off.update(true);
+        assert!(!off.is_overflow(1.0) && off.scale == 1.0, "disabled: never scales, every overflow fatal");
     }
-
-    let console = Console::new(cfg.steps, start_step);
-    let cache::OpenedSource { source, unreadable, fingerprint } = cache::open_source(&dataset_path, cfg.image_size)?;
-    if let Some((path, _, state)) = &resume {
-        if state.dataset_fingerprint != fingerprint && !opts.force {
-            bail!(
-                "{}: the dataset {} has changed since this run started (fingerprint {} then, {} now); \
-                 resuming would not continue the same run (pass --force to resume anyway)",
-                path.display(),
-                dataset_path.display(),
-                state.dataset_fingerprint,
-                fingerprint
-            );
-        }
-    }
-    let source = Arc::new(source);
-    let split = dataset::split(source.len(), cfg.seed, cfg.val_fraction, cfg.val_min_images);
-    let report: Reporter = {
-        let console = console.clone();
-        Arc::new(move |p: &Path, why: &str| {
-            console.say(&format!("warning: skipped {}", faststyle::error::about(p, why)))
-        })
-    };
-    let loader = Loader::spawn(
-        source.clone(),
-        split.train.clone(),
-        unreadable,
-        LoaderConfig {
-            batch_size: cfg.batch_size,
-            image_size: cfg.image_size,
-            seed: cfg.seed,
-            prefetch: cfg.prefetch_batches,
-            start: resume.as_ref().map(|r| r.2.stream).unwrap_or_default(),
-        },
-        report.clone(),
-    );
-    // Wait for one batch before any other work: a source with no usable image fails here.
-    let first_batch = loader.next_batch()?;
-    let val_images: Vec<(String, image::RgbImage)> = split
-        .val
-        .par_iter()
-        .filter_map(|&i| match source.load(i, cfg.image_size) {
-            Ok(img) => Some((source.item_path(i).display().to_string(), img)),
-            Err(e) => {
-                let (path, why) = (source.item_path(i), e.to_string());
-                report(&path, &why);
-                loader.stats.skipped.lock().expect("loader stats").push((path, why));
-                None
-            }
-        })
-        .collect();
-
-    let style_img = image_io::read_rgb(&style_path)?;
-    let style_img = match cfg.style_size {
-        Some(s) => image_io::resize_shorter_side(&style_img, s),
-        None => style_img,
-    };
-    let precision = cfg.loss_network_precision.resolve(device);
-    let taps = PerceptualLoss::required_taps(&cfg.content_layers, &cfg.style_layers);
-    let mut loss_net = LossNetwork::load(&vgg_path, &cfg.loss_network, &taps, device)?;
-    if precision != Precision::Fp32 {
-        loss_net.set_kind(precision.kind());
-    }
-    let objective = PerceptualLoss::new(
-        loss_net,
-        &cfg.content_layers,
-        &cfg.style_layers,
-        cfg.loss_weights(),
-        &image_io::image_to_tensor(&style_img, device),
-    )?;
-
-    tch::manual_seed(cfg.seed as i64);
-    let vs = nn::VarStore::new(device);
-    let net = TransformerNet::new(vs.root(), &cfg.model);
-    let mut adam = Adam::new(&vs);
-    let mut scaler = LossScaler { enabled: precision == Precision::Fp16, scale: 1.0, good_steps: 0 };
-    if let Some((path, file, state)) = &resume {
-        file.load_into(&vs)?;
-        let moments: BTreeMap<String, Tensor> = file
-            .names()
-            .into_iter()
-            .filter_map(|n| n.strip_prefix(TRAIN_STATE_PREFIX).map(str::to_string).map(|k| (k, n)))
-            .map(|(k, n)| file.tensor(&n).map(|t| (k, t)))
-            .collect::<faststyle::Result<_>>()?;
-        adam.restore(&moments, state.adam_step).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        scaler.scale = state.loss_scale;
-        console.say(&format!("resuming from {} at step {}", path.display(), state.step));
-    }
-
-    let config_json = serde_json::to_value(cfg)?;
-    let write_json = |name: &str, v: &serde_json::Value| -> Result<()> {
-        Ok(faststyle::fsutil::write_bytes_atomic(&run_dir.join(name), serde_json::to_string_pretty(v)?.as_bytes())?)
-    };
-    write_json(CONFIG_FILE, &config_json)?;
-    write_json(
-        DATASET_FILE,
-        &serde_json::json!({"dataset": dataset_path, "fingerprint": fingerprint, "items": source.len(),
-                            "train": split.train.len(), "val": split.val.len()}),
-    )?;
-    let meta_at = |step: u64| CheckpointMeta {
-        format_version: FORMAT_VERSION,
-        model: cfg.model.clone(),
-        train_config: config_json.clone(),
-        style_image: file_name(&style_path),
-        step,
-        loss_network: LossNetworkInfo {
-            arch: cfg.loss_network.arch,
-            preprocessing: cfg.loss_network.preprocessing,
-            weights: file_name(&vgg_path),
-        },
-        faststyle_version: faststyle::VERSION.to_string(),
-    };
-
-    // The metrics log keeps what was logged up to the resumed step, then continues.
-    let metrics_path = run_dir.join(METRICS_FILE);
-    let kept: String = match std::fs::read_to_string(&metrics_path) {
-        Ok(text) if start_step > 0 => text
-            .lines()
-            .filter(|l| serde_json::from_str::<MetricsLine>(l).is_ok_and(|m| m.step <= start_step))
-            .map(|l| format!("{l}\n"))
-            .collect(),
-        _ => String::new(),
-    };
-    faststyle::fsutil::write_bytes_atomic(&metrics_path, kept.as_bytes())?;
-    let mut metrics = std::fs::OpenOptions::new()
-        .append(true)
-        .open(&metrics_path)
-        .with_context(|| format!("opening {}", metrics_path.display()))?;
-
-    console.say(&format!(
-        "training {} on {} images from {} ({} held out for validation): steps {}..{} of batch {} at {}px on {}; \
-         loss network {} {} in {precision:?} (assumes {} input: make sure {} was trained that way)",
-        file_name(&style_path),
-        split.train.len(),
-        dataset_path.display(),
-        val_images.len(),
-        start_step + 1,
-        cfg.steps,
-        cfg.batch_size,
-        cfg.image_size,
-        faststyle::device::device_name(device),
-        cfg.loss_network.arch,
-        file_name(&vgg_path),
-        match cfg.loss_network.preprocessing {
-            faststyle::Preprocessing::Caffe => "caffe (BGR, 0-255, mean-subtracted)",
-            faststyle::Preprocessing::Torchvision => "torchvision (RGB, ImageNet mean/std)",
-        },
-        file_name(&vgg_path),
-    ));
-
-    let start = Instant::now();
-    let (mut window_start, mut window_images) = (Instant::now(), 0usize);
-    let (mut first, mut last) = (None, None);
-    let mut batch = Some(first_batch);
-    let mut last_checkpoint: Option<PathBuf> = resume.as_ref().map(|r| r.0.clone());
-    let mut state = resume.as_ref().map(|r| r.2.clone()).unwrap_or(TrainState {
-        step: 0,
-        adam_step: 0,
-        stream: StreamPos::default(),
-        dataset_fingerprint: fingerprint.clone(),
-        loss_scale: 1.0,
-    });
-    let preview_inputs: Vec<(String, image::RgbImage)> = val_images.iter().take(cfg.preview_images).cloned().collect();
-
-    let save = |path: &Path, state: &TrainState, adam: &Adam| -> Result<()> {
-        checkpoint::save_with_state(
-            path,
-            &vs,
-            &meta_at(state.step),
-            &adam.state_tensors(),
-            &serde_json::to_string(state)?,
-        )?;
-        Ok(())
-    };
-    let on_checkpoint = |step: u64, metrics: &mut std::fs::File| -> Result<()> {
-        if !val_images.is_empty() {
-            let [loss, content, style, tv] = validation_loss(&objective, &net, &val_images, cfg.batch_size, device)?;
-            let line = MetricsLine {
-                step,
-                split: "val".into(),
-                loss,
-                content,
-                style,
-                tv,
-                lr: None,
-                images_per_sec: None,
-                elapsed_sec: start.elapsed().as_secs_f64(),
-            };
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
-            metrics.flush()?;
-            console.say(&format!("step {step}: validation loss {loss:.4e} over {} images", val_images.len()));
-        }
-        if !preview_inputs.is_empty() {
-            let sheet = previews::write_previews(&run_dir.join(PREVIEWS_DIR), step, &preview_inputs, &net, device)?;
-            console.say(&format!("step {step}: previews in {}", sheet.display()));
-        }
-        Ok(())
-    };
-
-    for step in start_step + 1..=cfg.steps {
-        let b = match batch.take() {
-            Some(b) => b,
-            None => loader.next_batch()?,
-        };
-        let lr = cfg.lr_at(step);
-        let x = image_io::hwc_bytes_to_batch(&b.pixels, b.n, b.size, b.size, device);
-        let y = net.forward_fast(&x);
-        let mut parts = objective.compute(&y, &x);
-        if cfg.inject_nan_at_step == Some(step) {
-            parts.total = &parts.total * f64::NAN;
-        }
-        adam.zero_grad();
-        (&parts.total * scaler.scale).backward();
-        if !all_finite(&parts.total, &adam.params())? {
-            let loss = f64::try_from(&parts.total).unwrap_or(f64::NAN);
-            if scaler.enabled && loss.is_finite() && scaler.scale > LossScaler::MIN_SCALE {
-                // Fp16 gradient overflow: skip this step with a smaller scale.
-                scaler.scale /= 2.0;
-                scaler.good_steps = 0;
-                state.step = step;
-                state.stream = b.next;
-                console.bar.inc(1);
-                continue;
-            }
-            let last = last_checkpoint
-                .as_ref()
-                .map(|p| format!("the last good checkpoint is {}", p.display()))
-                .unwrap_or_else(|| "no checkpoint was written yet".into());
-            bail!(
-                "the loss or its gradient became non-finite at step {step} (loss {loss}); training stopped without \
-                 applying it and {last} (try a lower lr or loss weights)"
-            );
-        }
-        if scaler.scale != 1.0 {
-            tch::no_grad(|| {
-                for p in adam.params() {
-                    let mut g = p.grad();
-                    if g.defined() {
-                        let _ = g.g_div_scalar_(scaler.scale);
-                    }
-                }
-            });
-        }
-        adam.step(lr);
-        if scaler.enabled {
-            scaler.good_steps += 1;
-            if scaler.good_steps >= LossScaler::GROWTH_INTERVAL {
-                scaler.scale *= 2.0;
-                scaler.good_steps = 0;
-            }
-        }
-        state = TrainState {
-            step,
-            adam_step: adam.step,
-            stream: b.next,
-            dataset_fingerprint: fingerprint.clone(),
-            loss_scale: scaler.scale,
-        };
-        window_images += b.n;
-
-        if step == start_step + 1 || step % cfg.log_every == 0 || step == cfg.steps {
-            let value = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
-            let line = MetricsLine {
-                step,
-                split: "train".into(),
-                loss: value(&parts.total),
-                content: value(&parts.content),
-                style: value(&parts.style),
-                tv: value(&parts.tv),
-                lr: Some(lr),
-                images_per_sec: Some(window_images as f64 / window_start.elapsed().as_secs_f64()),
-                elapsed_sec: start.elapsed().as_secs_f64(),
-            };
-            writeln!(metrics, "{}", serde_json::to_string(&line)?)?;
-            metrics.flush()?;
-            let msg = format!(
-                "loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}) lr {lr:.2e} {:.2} img/s",
-                line.loss,
-                line.content,
-                line.style,
-                line.tv,
-                line.images_per_sec.unwrap_or(0.0)
-            );
-            if console.bar.is_hidden() {
-                eprintln!("step {step}/{}: {msg}", cfg.steps);
-            }
-            console.bar.set_message(msg);
-            first.get_or_insert_with(|| line.clone());
-            last = Some(line);
-            (window_start, window_images) = (Instant::now(), 0);
-        }
-        console.bar.inc(1);
-        let stopping = opts.stop.as_ref().is_some_and(|s| s.load(Ordering::SeqCst));
-        let periodic = cfg.checkpoint_every > 0 && step % cfg.checkpoint_every == 0 && step != cfg.steps;
-        if periodic || (stopping && step != cfg.steps) {
-            let path = run_dir.join(checkpoint_name(step));
-            save(&path, &state, &adam)?;
-            last_checkpoint = Some(path.clone());
-            prune_checkpoints(&run_dir, cfg.keep_checkpoints.max(1));
-            console.say(&format!("step {step}: wrote {}", path.display()));
-            if stopping {
-                console.bar.finish_and_clear();
-                return Err(Interrupted { step, checkpoint: path, run_dir }.into());
-            }
-            on_checkpoint(step, &mut metrics)?;
-        }
-    }
-    let seconds = start.elapsed().as_secs_f64();
-    console.bar.finish_and_clear();
-
-    let final_checkpoint = run_dir.join(FINAL_CHECKPOINT);
-    save(&final_checkpoint, &state, &adam)?;
-    on_checkpoint(cfg.steps, &mut metrics)?;
-    let skipped = loader.stats.skipped_count();
-    drop(loader);
-    match crate::plot::plot_run(&run_dir, None) {
-        Ok(p) => eprintln!("loss plot: {}", p.display()),
-        Err(e) => eprintln!("warning: could not draw the loss plot: {e:#}"),
-    }
-    eprintln!(
-        "trained steps {}..{} in {seconds:.1} s ({:.3} s/step); final checkpoint {}",
-        start_step + 1,
-        cfg.steps,
-        seconds / (cfg.steps - start_step) as f64,
-        final_checkpoint.display()
-    );
-    if skipped > 0 {
-        eprintln!("skipped {skipped} unusable image file(s) (listed above)");
-    }
-    Ok(TrainSummary {
-        run_dir,
-        final_checkpoint,
-        steps: cfg.steps,
-        seconds,
-        first: first.context("no metrics were logged")?,
-        last: last.context("no metrics were logged")?,
-        skipped,
-    })
 }

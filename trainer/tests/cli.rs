@@ -2,11 +2,12 @@
 
 use std::process::Command;
 
+#[path = "../../tests/support/run.rs"]
+#[allow(dead_code)]
+mod run;
+
 fn trainer(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!stderr.contains("panicked at"), "{stderr}");
-    (out.status.success(), stderr)
+    run::run(Command::new(env!("CARGO_BIN_EXE_trainer")).args(args)).ok_and_stderr()
 }
 
 #[test]
