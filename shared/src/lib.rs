@@ -16,7 +16,8 @@
 //! - [`choice`]: those choices as command-line values;
 //! - [`fsutil`]: atomic writes (temp file + rename) and cleanup after a crash;
 //! - [`progress`]: the progress bar and the warnings printed above it;
-//! - [`color`]: output controls (strength, colour preservation).
+//! - [`color`]: output controls (strength, colour preservation);
+//! - [`lbfgs`]: L-BFGS with PyTorch's semantics, for optimisation-based style transfer.
 //!
 //! Tensor conventions used throughout: images are `[N, 3, H, W]` `f32` RGB with values in
 //! 0–255 (not normalised); the loss network applies its own preprocessing.
@@ -28,6 +29,7 @@ pub mod device;
 pub mod error;
 pub mod fsutil;
 pub mod image_io;
+pub mod lbfgs;
 pub mod loss;
 pub mod progress;
 pub mod synthetic;

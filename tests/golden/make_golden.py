@@ -94,4 +94,49 @@ for conv in ["torchvision", "caffe"]:
     out[f"{conv}_tv"] = (TVW * tv(y)).reshape(1)
     out[f"{conv}_total"] = (CW * content + SW * style_loss + TVW * tv(y)).reshape(1)
 save_file(out, os.path.join(HERE, "losses.safetensors"))
+
+# --- L-BFGS (torch.optim.LBFGS) ---------------------------------------------------------
+# Two small problems in float64, the iterate recorded after every optimizer.step():
+#   quartic: 0.5 |A x - b|^2 + 0.1 sum(x^4), no line search (neural-style's setting), and a
+#            neural-style run (one step, max_iter 30, tolerances off);
+#   rosenbrock: the extended Rosenbrock function with the strong-Wolfe line search.
+A = torch.sin(torch.arange(48, dtype=torch.float64) * 0.7 + 0.3).reshape(8, 6)
+b = torch.cos(torch.arange(8, dtype=torch.float64) * 0.5)
+x0 = torch.tensor([-1.2, 1.0, -1.2, 1.0, -1.2, 1.0], dtype=torch.float64)
+
+
+def quartic(x):
+    return 0.5 * (A @ x - b).pow(2).sum() + 0.1 * x.pow(4).sum()
+
+
+def rosenbrock(x):
+    return (100 * (x[1::2] - x[0::2] ** 2) ** 2 + (1 - x[0::2]) ** 2).sum()
+
+
+def run_lbfgs(f, steps, **kw):
+    x = x0.clone().requires_grad_(True)
+    opt = torch.optim.LBFGS([x], **kw)
+
+    def closure():
+        opt.zero_grad()
+        loss = f(x)
+        loss.backward()
+        return loss
+
+    xs, losses = [], []
+    for _ in range(steps):
+        losses.append(float(opt.step(closure)))
+        xs.append(x.detach().clone())
+    return torch.stack(xs), torch.tensor(losses, dtype=torch.float64)
+
+
+lbfgs = {"A": A, "b": b, "x0": x0}
+lbfgs["quartic_x"], lbfgs["quartic_loss"] = run_lbfgs(quartic, 4, lr=1, max_iter=5, history_size=3)
+lbfgs["neural_style_x"], lbfgs["neural_style_loss"] = run_lbfgs(
+    quartic, 1, max_iter=30, tolerance_grad=-1, tolerance_change=-1
+)
+lbfgs["rosenbrock_x"], lbfgs["rosenbrock_loss"] = run_lbfgs(
+    rosenbrock, 4, lr=1, max_iter=5, history_size=3, line_search_fn="strong_wolfe"
+)
+save_file({k: v.contiguous() for k, v in lbfgs.items()}, os.path.join(HERE, "lbfgs.safetensors"))
 print("wrote", sorted(f for f in os.listdir(HERE) if f.endswith(".safetensors")))
