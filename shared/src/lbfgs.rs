@@ -19,13 +19,16 @@ use crate::error::Result;
 use std::collections::VecDeque;
 use tch::Tensor;
 
-/// How the step length is chosen.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// How the step length is chosen. Written `none` / `strong-wolfe`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, strum::Display, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "kebab-case", ascii_case_insensitive)]
 pub enum LineSearch {
-    /// Take the step `t` as is (PyTorch's `line_search_fn=None`).
+    /// Take the step `t` as is (PyTorch's `line_search_fn=None`): one evaluation per
+    /// iteration; the loss may rise now and then.
     #[default]
     None,
-    /// PyTorch's `line_search_fn="strong_wolfe"`.
+    /// PyTorch's `line_search_fn="strong_wolfe"`: each iteration's step satisfies the strong
+    /// Wolfe conditions, so the loss falls at every iteration (at a few evaluations each).
     StrongWolfe,
 }
 

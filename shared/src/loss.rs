@@ -133,6 +133,30 @@ impl PerceptualLoss {
         weights: LossWeights,
         style_image: &Tensor,
     ) -> Result<Self> {
+        Self::blended(net, content, style, weights, &[(style_image.shallow_clone(), 1.0)])
+    }
+
+    /// Like [`PerceptualLoss::new`] with several style images: each style layer's target
+    /// is `Σᵢ wᵢ G(styleᵢ) / Σᵢ wᵢ`, the Gram matrices blended with the weights normalised
+    /// to sum 1 (jcjohnson/neural-style's `-style_blend_weights`).
+    ///
+    /// # Errors
+    /// As [`PerceptualLoss::new`]; also no style image, or blend weights that are negative,
+    /// not finite, or all zero.
+    pub fn blended(
+        net: LossNetwork,
+        content: &[LayerWeight],
+        style: &[LayerWeight],
+        weights: LossWeights,
+        styles: &[(Tensor, f64)],
+    ) -> Result<Self> {
+        let blend_sum: f64 = styles.iter().map(|s| s.1).sum();
+        if styles.is_empty() || styles.iter().any(|s| !s.1.is_finite() || s.1 < 0.0) || blend_sum <= 0.0 {
+            return Err(Error::Config(format!(
+                "style blend weights must be finite, ≥ 0 and not all 0, one per style image; got {:?}",
+                styles.iter().map(|s| s.1).collect::<Vec<_>>()
+            )));
+        }
         for (what, w) in [("content", weights.content), ("style", weights.style), ("tv", weights.tv)] {
             if !w.is_finite() || w < 0.0 {
                 return Err(Error::Config(format!("{what} weight must be finite and ≥ 0, got {w}")));
@@ -158,8 +182,17 @@ impl PerceptualLoss {
         let style = style.iter().map(position).collect::<Result<Vec<_>>>()?;
         let style_positions: Vec<usize> = style.iter().map(|s| s.0).collect();
         let style_grams = tch::no_grad(|| {
-            let image = style_image.to_device(net.var_store().device()).to_kind(Kind::Float);
-            net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect()
+            let mut blended: Vec<Tensor> = Vec::new();
+            for (image, w) in styles {
+                let image = image.to_device(net.var_store().device()).to_kind(Kind::Float);
+                let grams = net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect::<Vec<_>>();
+                let share = w / blend_sum;
+                blended = match blended.is_empty() {
+                    true => grams.into_iter().map(|g| g * share).collect(),
+                    false => blended.iter().zip(grams).map(|(b, g)| b + g * share).collect(),
+                };
+            }
+            blended
         });
         Ok(PerceptualLoss { net, content, style, style_grams, weights })
     }
@@ -173,12 +206,24 @@ impl PerceptualLoss {
     /// RGB 0–255 on the loss network's device. Gradients flow into `y` only: the content
     /// targets are computed without a graph, and only down to the deepest content layer.
     pub fn compute(&self, y: &Tensor, x: &Tensor) -> LossParts {
+        self.compute_with_targets(y, &self.content_targets(x))
+    }
+
+    /// The content targets of images `x` (`[N, 3, H, W]`, RGB 0–255): their activations at
+    /// the content layers, without a graph. Computed once when the content image is fixed
+    /// (Gatys' optimisation), then passed to [`PerceptualLoss::compute_with_targets`].
+    pub fn content_targets(&self, x: &Tensor) -> Vec<Tensor> {
+        let content_positions: Vec<usize> = self.content.iter().map(|c| c.0).collect();
+        tch::no_grad(|| self.net.forward_taps(x, &content_positions))
+    }
+
+    /// [`PerceptualLoss::compute`] with the content targets given (see
+    /// [`PerceptualLoss::content_targets`]).
+    pub fn compute_with_targets(&self, y: &Tensor, fx: &[Tensor]) -> LossParts {
         let n = y.size()[0];
         let all: Vec<usize> = (0..self.net.taps().len()).collect();
         let fy = self.net.forward_taps(y, &all);
-        let content_positions: Vec<usize> = self.content.iter().map(|c| c.0).collect();
-        let fx = tch::no_grad(|| self.net.forward_taps(x, &content_positions));
-        let content = sum(self.content.iter().zip(&fx).map(|((pos, w), target)| mse(&fy[*pos], target) * *w));
+        let content = sum(self.content.iter().zip(fx).map(|((pos, w), target)| mse(&fy[*pos], target) * *w));
         let style = sum(self.style.iter().zip(&self.style_grams).map(|((pos, w), target)| {
             let (c1, c2) = (target.size()[1], target.size()[2]);
             mse(&gram_matrix(&fy[*pos]), &target.expand([n, c1, c2], false)) * *w

@@ -3,8 +3,10 @@
 //! the `prepare` and `plot` subcommands.
 
 use crate::config::{parse_layer_list, ConfigError, TrainConfig};
+use crate::optimize::{Init, OptimizeOptions, Optimizer};
 use clap::{Parser, Subcommand};
 use faststyle::choice::Choice;
+use faststyle::lbfgs::LineSearch;
 use faststyle::{DeviceChoice, LayerWeight, Precision, Preprocessing, VggArch};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -42,6 +44,9 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
     },
+    /// Optimise the pixels of one image to a style (Gatys et al. 2016): slow, any style
+    /// image, no training; the loss (layers, weights, VGG) is the config's
+    Optimize(Box<OptimizeArgs>),
     /// Draw a run's loss curves (content, style, TV, validation) as a PNG
     Plot {
         /// The run folder (holding metrics.jsonl)
@@ -50,6 +55,110 @@ pub enum Command {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+}
+
+/// Options of `trainer optimize`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OptimizeArgs {
+    /// JSON training config whose loss is minimised (layers, weights, VGG, style image)
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The content photo
+    #[arg(long, value_name = "IMG")]
+    pub content: PathBuf,
+    /// Style image; repeat for several [default: the config's style_image]
+    #[arg(long = "style", value_name = "IMG")]
+    pub styles: Vec<PathBuf>,
+    /// Blend weights of the style images, comma-separated, normalised to sum 1 [default: equal]
+    #[arg(long, value_name = "W,…", value_delimiter = ',')]
+    pub style_blend: Option<Vec<f64>>,
+    /// The result (.png or .jpg)
+    #[arg(short, long, value_name = "IMG")]
+    pub output: PathBuf,
+    /// lbfgs (neural-style's choice) or adam
+    #[arg(long, default_value = "lbfgs", value_parser = Choice::<Optimizer>::new())]
+    pub optimizer: Optimizer,
+    /// L-BFGS line search: none (neural-style's setting) or strong-wolfe (the loss then
+    /// falls at every iteration, at a few evaluations each)
+    #[arg(long, default_value = "none", value_parser = Choice::<LineSearch>::new())]
+    pub line_search: LineSearch,
+    /// Iterations (at each scale)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: u64,
+    /// Adam's step in 0-255 pixel units
+    #[arg(long, default_value_t = 10.0)]
+    pub lr: f64,
+    /// Start from noise, the content, or an image FILE
+    #[arg(long, default_value = "noise", value_name = "noise|content|FILE")]
+    pub init: Init,
+    /// Longer side of the result, pixels
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub image_size: u32,
+    /// Coarse to fine: optimise at each of these sizes (longer side, pixels), each starting
+    /// from the previous result upsampled; the last is the result's size (overrides --image-size)
+    #[arg(long, value_name = "PX,…", value_delimiter = ',')]
+    pub scales: Option<Vec<u32>>,
+    /// Longer side of the style images as a multiple of the image's
+    #[arg(long, default_value_t = 1.0)]
+    pub style_scale: f64,
+    /// Also write the image every K iterations (NAME_SIZEpx_ITER beside the output)
+    #[arg(long, value_name = "K")]
+    pub save_every: Option<usize>,
+    /// Keep the content's colours (luminance-only transfer)
+    #[arg(long)]
+    pub preserve_color: bool,
+    /// Seed of the starting noise
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The loss and the device.
+    #[command(flatten)]
+    pub objective: ObjectiveFlags,
+}
+
+impl OptimizeArgs {
+    /// The config (file or defaults) with the loss flags applied, checked for what the loss
+    /// needs; and the optimisation options.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for a bad config or flag, naming it.
+    pub fn resolve(&self) -> Result<(TrainConfig, OptimizeOptions), ConfigError> {
+        let source = self.config.as_deref();
+        let flag_err = |message: String| ConfigError { source_file: None, message };
+        let base = match source {
+            Some(path) => TrainConfig::from_file(path)?,
+            None => TrainConfig::default(),
+        };
+        let flags = serde_json::to_value(&self.objective).map_err(|e| flag_err(e.to_string()))?;
+        let cfg = base.with_overrides(flags, source)?;
+        cfg.validate_loss(source)?;
+        let blend = self.style_blend.clone().unwrap_or_else(|| vec![1.0; self.styles.len()]);
+        if blend.len() != self.styles.len() {
+            return Err(flag_err(format!(
+                "--style-blend has {} weight(s) for {} --style image(s)",
+                blend.len(),
+                self.styles.len()
+            )));
+        }
+        if blend.iter().any(|w| !w.is_finite() || *w < 0.0) || (!blend.is_empty() && blend.iter().sum::<f64>() <= 0.0) {
+            return Err(flag_err(format!("--style-blend weights must be ≥ 0 and not all 0, got {blend:?}")));
+        }
+        let opts = OptimizeOptions {
+            content: self.content.clone(),
+            styles: self.styles.iter().cloned().zip(blend).collect(),
+            output: self.output.clone(),
+            optimizer: self.optimizer,
+            line_search: self.line_search,
+            iterations: self.iterations as usize,
+            lr: self.lr,
+            init: self.init.clone(),
+            scales: self.scales.clone().unwrap_or_else(|| vec![self.image_size]),
+            style_scale: self.style_scale,
+            save_every: self.save_every,
+            preserve_color: self.preserve_color,
+            seed: self.seed,
+        };
+        Ok((cfg, opts))
+    }
 }
 
 /// Options of the training run.
@@ -86,12 +195,10 @@ pub struct ConfigFlags {
     /// Style image [config: style_image]
     #[arg(long = "style", value_name = "IMG")]
     pub style_image: Option<PathBuf>,
-    /// VGG weights: safetensors with torchvision names (features.N.weight) [config: vgg_weights]
-    #[arg(long = "vgg", value_name = "FILE")]
-    pub vgg_weights: Option<PathBuf>,
-    /// Which VGG and its input convention.
+    /// The loss and the device.
     #[command(flatten)]
-    pub loss_network: LossNetworkFlags,
+    #[serde(flatten)]
+    pub objective: ObjectiveFlags,
     /// Run folder for checkpoints and metrics [config: out_dir; default runs/<style name>]
     #[arg(long = "out", value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
@@ -110,24 +217,6 @@ pub struct ConfigFlags {
     /// Adam learning rate [config: lr]
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Content loss weight [config: content_weight]
-    #[arg(long)]
-    pub content_weight: Option<f64>,
-    /// Style loss weight [config: style_weight]
-    #[arg(long)]
-    pub style_weight: Option<f64>,
-    /// Total-variation loss weight [config: tv_weight]
-    #[arg(long)]
-    pub tv_weight: Option<f64>,
-    /// Content layers as layer[:weight],… e.g. relu2_2 [config: content_layers]
-    #[arg(long, value_name = "LAYERS", value_parser = parse_layers)]
-    pub content_layers: Option<LayerList>,
-    /// Style layers as layer[:weight],… e.g. relu1_2,relu2_2,relu3_3,relu4_3 [config: style_layers]
-    #[arg(long, value_name = "LAYERS", value_parser = parse_layers)]
-    pub style_layers: Option<LayerList>,
-    /// auto, cpu, cuda or cuda:N [config: device]
-    #[arg(long)]
-    pub device: Option<DeviceChoice>,
     /// Seed of the data order and the initial weights [config: seed]
     #[arg(long)]
     pub seed: Option<u64>,
@@ -158,6 +247,36 @@ pub struct ConfigFlags {
     /// Validation images previewed at each checkpoint [config: preview_images]
     #[arg(long, value_name = "N")]
     pub preview_images: Option<usize>,
+}
+
+/// The flags that set the perceptual loss and where it runs: what `trainer optimize` shares
+/// with training.
+#[derive(Debug, Clone, Default, clap::Args, Serialize)]
+pub struct ObjectiveFlags {
+    /// VGG weights: safetensors with torchvision names (features.N.weight) [config: vgg_weights]
+    #[arg(long = "vgg", value_name = "FILE")]
+    pub vgg_weights: Option<PathBuf>,
+    /// Which VGG and its input convention.
+    #[command(flatten)]
+    pub loss_network: LossNetworkFlags,
+    /// Content loss weight [config: content_weight]
+    #[arg(long)]
+    pub content_weight: Option<f64>,
+    /// Style loss weight [config: style_weight]
+    #[arg(long)]
+    pub style_weight: Option<f64>,
+    /// Total-variation loss weight [config: tv_weight]
+    #[arg(long)]
+    pub tv_weight: Option<f64>,
+    /// Content layers as layer[:weight],… e.g. relu2_2 [config: content_layers]
+    #[arg(long, value_name = "LAYERS", value_parser = parse_layers)]
+    pub content_layers: Option<LayerList>,
+    /// Style layers as layer[:weight],… e.g. relu1_2,relu2_2,relu3_3,relu4_3 [config: style_layers]
+    #[arg(long, value_name = "LAYERS", value_parser = parse_layers)]
+    pub style_layers: Option<LayerList>,
+    /// auto, cpu, cuda or cuda:N [config: device]
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
     /// Loss-network precision [config: loss_network_precision]
     #[arg(long = "precision", value_name = "P", value_parser = Choice::<Precision>::new())]
     pub loss_network_precision: Option<Precision>,
@@ -272,20 +391,26 @@ mod tests {
         let flags = ConfigFlags {
             dataset: Some("d".into()),
             style_image: Some("s".into()),
-            vgg_weights: Some("v".into()),
-            loss_network: LossNetworkFlags { arch: Some(VggArch::Vgg19), preprocessing: Some(Preprocessing::Caffe) },
+            objective: ObjectiveFlags {
+                vgg_weights: Some("v".into()),
+                loss_network: LossNetworkFlags {
+                    arch: Some(VggArch::Vgg19),
+                    preprocessing: Some(Preprocessing::Caffe),
+                },
+                content_weight: Some(1.0),
+                style_weight: Some(1.0),
+                tv_weight: Some(1.0),
+                content_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
+                style_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
+                device: Some(DeviceChoice::Cpu),
+                loss_network_precision: Some(Precision::Bf16),
+            },
             out_dir: Some("o".into()),
             steps: Some(1),
             batch_size: Some(1),
             image_size: Some(1),
             style_size: Some(1),
             lr: Some(1.0),
-            content_weight: Some(1.0),
-            style_weight: Some(1.0),
-            tv_weight: Some(1.0),
-            content_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
-            style_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
-            device: Some(DeviceChoice::Cpu),
             seed: Some(1),
             checkpoint_every: Some(1),
             log_every: Some(1),
@@ -296,7 +421,6 @@ mod tests {
             keep_checkpoints: Some(1),
             val_fraction: Some(0.5),
             preview_images: Some(1),
-            loss_network_precision: Some(Precision::Bf16),
         };
         let c = TrainConfig::default().with_overrides(serde_json::to_value(&flags).unwrap(), None).unwrap();
         let (set, default) = (serde_json::to_value(&c).unwrap(), serde_json::to_value(TrainConfig::default()).unwrap());

@@ -244,6 +244,24 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// Checks what the perceptual loss needs (for `trainer optimize` and `trainer eval`,
+    /// which have no dataset): the VGG file exists, weights and layers are valid.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for the first problem, naming `source_file`.
+    pub fn validate_loss(&self, source_file: Option<&Path>) -> Result<(), ConfigError> {
+        let err = |message: String| ConfigError { source_file: source_file.map(Path::to_path_buf), message };
+        match &self.recipe.vgg_weights {
+            Some(p) if p.is_file() => {}
+            Some(p) => return Err(err(format!("vgg_weights {} does not exist or is not a file", p.display()))),
+            None => return Err(err("no vgg_weights: set \"vgg_weights\" in the config or pass --vgg".into())),
+        }
+        self.recipe.validate_numbers().map_err(err)?;
+        self.recipe.validate_layers().map_err(err)
+    }
+}
+
 impl Recipe {
     /// The learning rate in effect at `step` (1-based): `lr · factor^⌊(step−1)/every⌋`.
     pub fn lr_at(&self, step: u64) -> f64 {

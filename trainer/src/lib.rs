@@ -12,12 +12,14 @@
 //! | [`source`] | a folder or a cache as numbered items; the dataset fingerprint |
 //! | [`dataset`] | train/validation split, the seeded stream, the background loader |
 //! | `config` | the training config: recipe (what is learnt) and run settings |
-//! | `cli` | command-line flags, laid over the config |
 //! | `adam` | Adam over the TransformerNet's parameters, with savable moments |
 //! | `metrics` | run-folder file names and `metrics.jsonl` |
 //! | `plot` | `loss.png` from the metrics |
 //! | `previews` | stylized validation crops at each checkpoint |
+//! | `objective` | the recipe's perceptual loss, built once for training, optimize and eval |
 //! | `train` | the training loop: a `Trainer` with `step`, `log`, `checkpoint`, `validate` |
+//! | `optimize` | `trainer optimize`: Gatys et al.'s optimisation by L-BFGS or Adam |
+//! | `cli` | command-line flags, laid over the config |
 
 // Public: the modules the tests use (the data path); the rest is reached through the
 // re-exports below.
@@ -28,6 +30,8 @@ pub(crate) mod config;
 pub mod crop;
 pub mod dataset;
 pub(crate) mod metrics;
+pub(crate) mod objective;
+pub(crate) mod optimize;
 pub(crate) mod plot;
 pub(crate) mod previews;
 pub mod source;
@@ -63,6 +67,11 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
                 s.skipped,
                 start.elapsed().as_secs_f64()
             );
+            Ok(None)
+        }
+        Some(Command::Optimize(args)) => {
+            let (cfg, opts) = args.resolve()?;
+            optimize::optimize(&cfg, &opts)?;
             Ok(None)
         }
         Some(Command::Plot { run_dir, output }) => {

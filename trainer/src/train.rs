@@ -16,6 +16,7 @@ use crate::adam::Adam;
 use crate::config::{Recipe, TrainConfig};
 use crate::dataset::{self, Batch, Loader, LoaderConfig, LoaderStats, StreamPos};
 use crate::metrics::{self, MetricsLine, MetricsLog, CONFIG_FILE, DATASET_FILE, FINAL_CHECKPOINT, PREVIEWS_DIR};
+use crate::objective;
 use crate::previews;
 use crate::source::{open_source, OpenedSource, Source};
 use anyhow::{bail, Context, Result};
@@ -24,7 +25,7 @@ use faststyle::checkpoint::{
 };
 use faststyle::progress::{Console, Reporter};
 use faststyle::tensor_file::TensorFile;
-use faststyle::{image_io, LossNetwork, LossParts, PerceptualLoss, Precision, TransformerNet};
+use faststyle::{image_io, LossParts, PerceptualLoss, Precision, TransformerNet};
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -177,7 +178,12 @@ impl<'a> Trainer<'a> {
         let console = Console::steps(cfg.run.steps, start_step);
         let data = Data::open(&cfg.recipe, cfg.run.prefetch_batches, resume.as_ref(), opts.force, &console)?;
         let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
-        let objective = build_objective(&cfg.recipe, precision, device)?;
+        let objective = objective::perceptual_loss(
+            &cfg.recipe,
+            &[(objective::recipe_style(&cfg.recipe)?, 1.0)],
+            precision,
+            device,
+        )?;
 
         tch::manual_seed(cfg.recipe.seed as i64);
         let vs = nn::VarStore::new(device);
@@ -503,30 +509,6 @@ fn load_validation(
             }
         })
         .collect()
-}
-
-/// The perceptual loss of the recipe: the VGG loss network (in `precision`) tapped at the
-/// content and style layers, with the style image's Gram matrices.
-fn build_objective(recipe: &Recipe, precision: Precision, device: Device) -> Result<PerceptualLoss> {
-    let style_path = recipe.style_image.as_deref().context("no style image")?;
-    let vgg_path = recipe.vgg_weights.as_deref().context("no VGG weights")?;
-    let style_img = image_io::read_rgb(style_path)?;
-    let style_img = match recipe.style_size {
-        Some(s) => image_io::resize_shorter_side(&style_img, s),
-        None => style_img,
-    };
-    let taps = PerceptualLoss::required_taps(&recipe.content_layers, &recipe.style_layers);
-    let mut loss_net = LossNetwork::load(vgg_path, &recipe.loss_network, &taps, device)?;
-    if precision != Precision::Fp32 {
-        loss_net.set_kind(precision.kind());
-    }
-    Ok(PerceptualLoss::new(
-        loss_net,
-        &recipe.content_layers,
-        &recipe.style_layers,
-        recipe.loss_weights(),
-        &image_io::image_to_tensor(&style_img, device),
-    )?)
 }
 
 /// The metadata every checkpoint of this run carries (its `step` is set at each save).
