@@ -3,6 +3,7 @@
 //! the `prepare` and `plot` subcommands.
 
 use crate::config::{parse_layer_list, ConfigError, TrainConfig};
+use crate::eval::EvalOptions;
 use crate::optimize::{Init, OptimizeOptions, Optimizer};
 use clap::{Parser, Subcommand};
 use faststyle::choice::Choice;
@@ -47,6 +48,10 @@ pub enum Command {
     /// Optimise the pixels of one image to a style (Gatys et al. 2016): slow, any style
     /// image, no training; the loss (layers, weights, VGG) is the config's
     Optimize(Box<OptimizeArgs>),
+    /// Measure a model: its own training loss on photos against Gatys' optimisation of the
+    /// same loss (Johnson et al. 2016, Fig. 5), and its border artifacts; writes a table,
+    /// report.json and sheet.png
+    Eval(Box<EvalArgs>),
     /// Draw a run's loss curves (content, style, TV, validation) as a PNG
     Plot {
         /// The run folder (holding metrics.jsonl)
@@ -158,6 +163,62 @@ impl OptimizeArgs {
             seed: self.seed,
         };
         Ok((cfg, opts))
+    }
+}
+
+/// Options of `trainer eval`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EvalArgs {
+    /// The checkpoint to measure
+    #[arg(long, value_name = "M")]
+    pub model: PathBuf,
+    /// Folder of photos not used in training
+    #[arg(long, value_name = "DIR")]
+    pub content: PathBuf,
+    /// Side of the square centre crops, pixels
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub size: u32,
+    /// Gatys L-BFGS iteration counts to compare with
+    #[arg(long, value_name = "K,…", value_delimiter = ',', default_value = "25,50,100")]
+    pub gatys_iterations: Vec<usize>,
+    /// Report folder [default: out/eval/<model name>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Evaluate only the first N photos (in name order)
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+    /// Seed of Gatys' starting noise
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The style image, when the checkpoint's path to it does not resolve here
+    #[arg(long = "style", value_name = "IMG")]
+    pub style_image: Option<PathBuf>,
+    /// The VGG weights, when the checkpoint's path to them does not resolve here
+    #[arg(long = "vgg", value_name = "FILE")]
+    pub vgg_weights: Option<PathBuf>,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceChoice,
+}
+
+impl EvalArgs {
+    /// The evaluation options, and the overrides of the checkpoint's training config
+    /// (paths and device only: the loss stays the model's own).
+    pub fn resolve(&self) -> (EvalOptions, serde_json::Value) {
+        let mut iterations = self.gatys_iterations.clone();
+        iterations.sort_unstable();
+        iterations.dedup();
+        let opts = EvalOptions {
+            model: self.model.clone(),
+            content: self.content.clone(),
+            size: self.size,
+            gatys_iterations: iterations,
+            out: self.out.clone().unwrap_or_else(|| crate::eval::default_out(&self.model)),
+            limit: self.limit,
+            seed: self.seed,
+        };
+        let overrides = serde_json::json!({"style_image": self.style_image, "vgg_weights": self.vgg_weights, "device": self.device});
+        (opts, overrides)
     }
 }
 

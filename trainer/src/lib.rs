@@ -19,6 +19,7 @@
 //! | `objective` | the recipe's perceptual loss, built once for training, optimize and eval |
 //! | `train` | the training loop: a `Trainer` with `step`, `log`, `checkpoint`, `validate` |
 //! | `optimize` | `trainer optimize`: Gatys et al.'s optimisation by L-BFGS or Adam |
+//! | `eval` | `trainer eval`: a model's loss against Gatys@k, and its border figures |
 //! | `cli` | command-line flags, laid over the config |
 
 // Public: the modules the tests use (the data path); the rest is reached through the
@@ -29,6 +30,7 @@ pub(crate) mod cli;
 pub(crate) mod config;
 pub mod crop;
 pub mod dataset;
+pub(crate) mod eval;
 pub(crate) mod metrics;
 pub(crate) mod objective;
 pub(crate) mod optimize;
@@ -72,6 +74,11 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
         Some(Command::Optimize(args)) => {
             let (cfg, opts) = args.resolve()?;
             optimize::optimize(&cfg, &opts)?;
+            Ok(None)
+        }
+        Some(Command::Eval(args)) => {
+            let (opts, overrides) = args.resolve();
+            eval::eval(&opts, overrides)?;
             Ok(None)
         }
         Some(Command::Plot { run_dir, output }) => {

@@ -175,7 +175,7 @@ fn with_longer_side(w: u32, h: u32, side: u32) -> (u32, u32) {
 
 /// The starting image at a scale of `(w, h)`: the init choice at the first scale, else the
 /// previous scale's result upsampled (bilinear).
-fn start_image(init: &Init, previous: Option<&Tensor>, content: &Tensor, device: Device) -> Result<Tensor> {
+pub(crate) fn start_image(init: &Init, previous: Option<&Tensor>, content: &Tensor, device: Device) -> Result<Tensor> {
     let (h, w) = (content.size()[2], content.size()[3]);
     Ok(match (previous, init) {
         (Some(prev), _) => prev.upsample_bilinear2d([h, w], false, None, None),

@@ -1,0 +1,120 @@
+//! `trainer eval` on a tiny synthetic model: the report's model loss for each photo equals
+//! the loss this test computes itself from the same checkpoint, photos, style image and VGG
+//! file; Gatys' counts, the contact sheet and bad inputs.
+
+use faststyle::checkpoint::save;
+use faststyle::image_io::{image_to_tensor, read_rgb, resize_center_crop};
+use faststyle::vgg::{RELU1_2, RELU2_2};
+use faststyle::{
+    Checkpoint, LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, StoreDtype,
+    TransformerConfig, TransformerNet, VggArch,
+};
+use faststyle_suite::corpus::sample_meta;
+use faststyle_suite::train_fixture::TrainFixture;
+use faststyle_suite::{fill_var_store, run_bin};
+use std::path::Path;
+use tch::{nn, Device};
+
+const SIZE: i64 = 32;
+
+/// A checkpoint of a deterministic TransformerNet whose training config is `train_config`.
+fn write_model(path: &Path, train_config: serde_json::Value) {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = TransformerNet::new(vs.root(), &TransformerConfig::default());
+    fill_var_store(&vs);
+    let meta = faststyle::CheckpointMeta { train_config, ..sample_meta(TransformerConfig::default()) };
+    save(path, &vs, &meta, StoreDtype::F32).unwrap();
+}
+
+#[test]
+fn the_report_reproduces_the_models_training_loss() {
+    let fx = TrainFixture::new();
+    let (vgg, style, model) = (fx.path("vgg.safetensors"), fx.path("style.png"), fx.path("model.safetensors"));
+    let config = serde_json::json!({
+        "style_image": style, "vgg_weights": vgg,
+        "loss_network": {"arch": "vgg16", "preprocessing": "torchvision"},
+        "content_layers": [{"layer": "relu2_2"}],
+        "style_layers": [{"layer": "relu1_2"}, {"layer": "relu2_2", "weight": 0.5}],
+        "content_weight": 2.0, "style_weight": 1000.0, "tv_weight": 0.001, "device": "cpu"
+    });
+    write_model(&model, config);
+    let (photos, out) = (fx.path("data/b"), fx.path("report"));
+    let ran = run_bin(
+        "trainer",
+        &[
+            "eval",
+            "--model",
+            model.to_str().unwrap(),
+            "--content",
+            photos.to_str().unwrap(),
+            "--size",
+            &SIZE.to_string(),
+            "--gatys-iterations",
+            "4,2",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ],
+    );
+    assert!(ran.ok(), "{}", ran.stderr);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let images = report["images"].as_array().unwrap();
+    assert_eq!(images.len(), 5, "the five photos of data/b");
+
+    // The same loss, built here from the files.
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+    let net = LossNetwork::load(&vgg, &cfg, &[RELU2_2.to_string(), RELU1_2.to_string()], Device::Cpu).unwrap();
+    let content = [LayerWeight::new(RELU2_2)];
+    let style_layers = [LayerWeight::new(RELU1_2), LayerWeight { layer: RELU2_2.into(), weight: 0.5 }];
+    let weights = LossWeights { content: 2.0, style: 1000.0, tv: 0.001 };
+    let style_t = image_to_tensor(&read_rgb(&style).unwrap(), Device::Cpu);
+    let loss = PerceptualLoss::new(net, &content, &style_layers, weights, &style_t).unwrap();
+    let ck = Checkpoint::load(&model, Device::Cpu).unwrap();
+    for row in images {
+        let name = row["image"].as_str().unwrap();
+        let x = image_to_tensor(&resize_center_crop(&read_rgb(&photos.join(name)).unwrap(), SIZE as u32), Device::Cpu);
+        let want = tch::no_grad(|| f64::try_from(loss.compute(&ck.net.forward_fast(&x), &x).total).unwrap());
+        let got = row["model"]["total"].as_f64().unwrap();
+        assert!((got - want).abs() <= 1e-4 * want.abs(), "{name}: report {got}, computed {want}");
+        let counts: Vec<u64> =
+            row["gatys"].as_array().unwrap().iter().map(|g| g["iterations"].as_u64().unwrap()).collect();
+        assert_eq!(counts, [2, 4]);
+        let ratio = row["gatys"][1]["ratio"].as_f64().unwrap();
+        assert!((ratio - got / row["gatys"][1]["loss"]["total"].as_f64().unwrap()).abs() < 1e-9);
+    }
+    // Photo | model | Gatys@2 | Gatys@4, one row per photo, 32 px cells 4 px apart.
+    let sheet = image::open(out.join("sheet.png")).unwrap();
+    assert_eq!((sheet.width(), sheet.height()), (4 * 36 + 4, 5 * 36 + 4));
+    assert!(ran.stderr.contains("mean") && ran.stderr.contains("border detail"), "{}", ran.stderr);
+}
+
+#[test]
+fn bad_inputs_are_refused_naming_the_file_or_flag() {
+    let fx = TrainFixture::new();
+    let model = fx.path("model.safetensors");
+    write_model(&model, serde_json::json!({"steps": 3}));
+    let (m, data) = (model.to_str().unwrap().to_string(), fx.path("data").to_string_lossy().into_owned());
+    let empty = fx.path("empty");
+    let vgg = fx.path("vgg.safetensors").to_string_lossy().into_owned();
+    let style = fx.path("style.png").to_string_lossy().into_owned();
+    std::fs::create_dir(&empty).unwrap();
+    let cases: [(Vec<&str>, &str); 3] = [
+        (vec!["--model", &m, "--content", &data], "no vgg_weights"),
+        (vec!["--model", "/nope/m.safetensors", "--content", &data], "/nope/m.safetensors"),
+        (
+            vec!["--model", &m, "--content", empty.to_str().unwrap(), "--vgg", &vgg, "--style", &style],
+            "no images found",
+        ),
+    ];
+    for (args, needle) in cases {
+        let ran = run_bin(
+            "trainer",
+            &[&["eval", "--device", "cpu", "--out", fx.path("r").to_str().unwrap()][..], &args].concat(),
+        );
+        assert!(!ran.ok() && ran.stderr.contains(needle), "{args:?}: {}", ran.stderr);
+        assert!(!fx.path("r/report.json").exists());
+    }
+    let ran = run_bin("trainer", &["eval", "--model", &m, "--content", &data, "--size", "0"]);
+    assert!(!ran.ok() && ran.stderr.contains("--size"), "{}", ran.stderr);
+}

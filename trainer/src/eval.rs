@@ -1,0 +1,370 @@
+//! `trainer eval`: how good is a model? Johnson et al. (2016, §4.1 and Fig. 5) compare a
+//! feed-forward network with Gatys' optimisation on the same loss: on held-out photos the
+//! network's loss equals that of about 50–100 L-BFGS iterations from white noise. This
+//! module measures exactly that, under the model's own training loss (rebuilt from the
+//! checkpoint's `train_config`), on a folder of photos centre-cropped to one size:
+//!
+//! - per photo and on average, the model's weighted loss parts (content, style, TV, total)
+//!   and Gatys' after each listed iteration count (L-BFGS from noise, [`crate::optimize`]);
+//! - the ratio model / Gatys@k and the Gatys-equivalent iteration count (the k at which
+//!   Gatys' total equals the model's, interpolated linearly in log-loss between listed ks);
+//! - border artifacts of the model's output: the outer [`BORDER_BAND`] px band against the
+//!   band just inside it, in detail energy (mean |Laplacian| of luma) and saturation.
+//!
+//! It prints a table and writes `report.json` and `sheet.png` (photo | model | Gatys@k per
+//! row) to the report folder.
+
+use crate::config::TrainConfig;
+use crate::objective;
+use crate::optimize::{self, Init, Optimizer, Schedule};
+use crate::previews::contact_sheet;
+use anyhow::{bail, Context, Result};
+use faststyle::image_io::{self, ImageListing};
+use faststyle::lbfgs::LineSearch;
+use faststyle::progress::Console;
+use faststyle::{Checkpoint, LossParts, Precision};
+use image::RgbImage;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use tch::Tensor;
+
+/// Width of the border band whose artifacts are measured, pixels.
+pub const BORDER_BAND: u32 = 6;
+
+/// What to evaluate.
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    /// The checkpoint.
+    pub model: PathBuf,
+    /// Folder of photos (each centre-cropped to `size`).
+    pub content: PathBuf,
+    /// Side of the square crops, pixels.
+    pub size: u32,
+    /// Gatys iteration counts to compare with, ascending.
+    pub gatys_iterations: Vec<usize>,
+    /// Report folder (`report.json`, `sheet.png`).
+    pub out: PathBuf,
+    /// Evaluate at most this many photos (in name order).
+    pub limit: Option<usize>,
+    /// Seed of Gatys' starting noise.
+    pub seed: u64,
+}
+
+/// Weighted loss parts, as in training.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Losses {
+    /// Sum of the three.
+    pub total: f64,
+    /// Weighted content loss.
+    pub content: f64,
+    /// Weighted style loss.
+    pub style: f64,
+    /// Weighted total-variation loss.
+    pub tv: f64,
+}
+
+impl Losses {
+    fn from_parts([total, content, style, tv]: [f64; 4]) -> Self {
+        Losses { total, content, style, tv }
+    }
+
+    fn of(parts: &LossParts) -> Self {
+        let v = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
+        Losses { total: v(&parts.total), content: v(&parts.content), style: v(&parts.style), tv: v(&parts.tv) }
+    }
+
+    fn mean(all: &[Losses]) -> Self {
+        let n = all.len().max(1) as f64;
+        let sum = |f: fn(&Losses) -> f64| all.iter().map(f).sum::<f64>() / n;
+        Losses { total: sum(|l| l.total), content: sum(|l| l.content), style: sum(|l| l.style), tv: sum(|l| l.tv) }
+    }
+}
+
+/// Border figures of one image: outer band over the band just inside it.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct Border {
+    /// Mean |Laplacian of luma| in the outer band / in the inner band.
+    pub detail_ratio: f64,
+    /// Mean saturation ((max − min) / max of RGB) in the outer band / in the inner band.
+    pub saturation_ratio: f64,
+}
+
+/// Gatys' loss after `iterations` L-BFGS iterations.
+#[derive(Debug, Clone, Serialize)]
+pub struct GatysPoint {
+    /// Iterations.
+    pub iterations: usize,
+    /// Its weighted loss parts.
+    pub loss: Losses,
+    /// Model total / this total.
+    pub ratio: f64,
+}
+
+/// One photo's figures (or their mean).
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The photo (or `mean`).
+    pub image: String,
+    /// The model's loss.
+    pub model: Losses,
+    /// Gatys' at each listed count.
+    pub gatys: Vec<GatysPoint>,
+    /// Iterations at which Gatys' total equals the model's (interpolated), when within
+    /// the listed range.
+    pub gatys_equivalent_iterations: Option<f64>,
+    /// `< k` or `> k` when the model lies outside the listed range.
+    pub gatys_equivalent_note: Option<String>,
+    /// Border artifacts of the model's output.
+    pub border: Border,
+}
+
+/// `report.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The checkpoint.
+    pub model: PathBuf,
+    /// The style image of its training config.
+    pub style_image: Option<PathBuf>,
+    /// Crop side, pixels.
+    pub size: u32,
+    /// Per photo, in name order.
+    pub images: Vec<Row>,
+    /// Means over the photos (ratios of means).
+    pub mean: Row,
+}
+
+/// The `k` at which a decreasing curve `(k, loss)` reaches `target`, linear in log-loss
+/// between neighbouring points; `Err(note)` outside the curve's range.
+fn equivalent_iterations(curve: &[(usize, f64)], target: f64) -> Result<f64, String> {
+    let (first, last) = (curve[0], curve[curve.len() - 1]);
+    if target > first.1 {
+        return Err(format!("< {}", first.0));
+    }
+    if target < last.1 {
+        return Err(format!("> {}", last.0));
+    }
+    for w in curve.windows(2) {
+        let ((k0, l0), (k1, l1)) = (w[0], w[1]);
+        if target <= l0 && target >= l1 {
+            let f = if l0 == l1 { 0.0 } else { (l0.ln() - target.ln()) / (l0.ln() - l1.ln()) };
+            return Ok(k0 as f64 + f * (k1 - k0) as f64);
+        }
+    }
+    Err("not monotone".into())
+}
+
+/// The detail and saturation figures of the outer `band` px against the next `band` px in.
+pub fn border_figures(img: &RgbImage, band: u32) -> Border {
+    let (w, h) = img.dimensions();
+    let luma = |x: u32, y: u32| {
+        let p = img.get_pixel(x, y).0;
+        0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
+    };
+    let saturation = |x: u32, y: u32| {
+        let p = img.get_pixel(x, y).0;
+        let (max, min) = (p.iter().max().copied().unwrap_or(0) as f64, p.iter().min().copied().unwrap_or(0) as f64);
+        if max > 0.0 {
+            (max - min) / max
+        } else {
+            0.0
+        }
+    };
+    // Ring index of a pixel: its distance to the nearest edge.
+    let ring = |x: u32, y: u32| x.min(y).min(w - 1 - x).min(h - 1 - y);
+    let (mut sums, mut counts) = ([[0f64; 2]; 2], [0f64; 2]);
+    for y in 1..h.saturating_sub(1) {
+        for x in 1..w.saturating_sub(1) {
+            let which = match ring(x, y) {
+                r if r < band => 0,
+                r if r < 2 * band => 1,
+                _ => continue,
+            };
+            let lap = 4.0 * luma(x, y) - luma(x - 1, y) - luma(x + 1, y) - luma(x, y - 1) - luma(x, y + 1);
+            sums[which][0] += lap.abs();
+            sums[which][1] += saturation(x, y);
+            counts[which] += 1.0;
+        }
+    }
+    let mean = |b: usize, k: usize| sums[b][k] / counts[b].max(1.0);
+    let ratio = |k: usize| if mean(1, k) > 0.0 { mean(0, k) / mean(1, k) } else { f64::NAN };
+    Border { detail_ratio: ratio(0), saturation_ratio: ratio(1) }
+}
+
+/// Evaluates the model as `opts` says and writes the report; returns it. `overrides` (JSON
+/// config fields) replace fields of the checkpoint's training config: paths that do not
+/// resolve on this machine, and the device.
+///
+/// # Errors
+/// A checkpoint without a usable `train_config`; a loss network or style image that cannot
+/// be loaded (named); a folder without images; a report that cannot be written.
+pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> {
+    if opts.size == 0 || opts.gatys_iterations.is_empty() || opts.gatys_iterations.contains(&0) {
+        bail!("--size and every --gatys-iterations count must be at least 1");
+    }
+    let ImageListing { mut files, unreadable } = image_io::list_images(&opts.content)?;
+    let console = Console::hidden();
+    for (p, why) in &unreadable {
+        console.skipped(p, why);
+    }
+    files.truncate(opts.limit.unwrap_or(usize::MAX));
+    let meta = faststyle::CheckpointMeta::read(&opts.model)?;
+    let cfg: TrainConfig = serde_json::from_value(meta.train_config.clone())
+        .map_err(|e| anyhow::anyhow!("{}: its train_config is not a training config: {e}", opts.model.display()))?;
+    let cfg = cfg.with_overrides(overrides, None)?;
+    let device = cfg.run.device.resolve()?;
+    let ck = Checkpoint::load(&opts.model, device)?;
+    cfg.validate_loss(None).with_context(|| format!("the loss of {}", opts.model.display()))?;
+    let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
+    let objective =
+        objective::perceptual_loss(&cfg.recipe, &[(objective::recipe_style(&cfg.recipe)?, 1.0)], precision, device)
+            .with_context(|| format!("rebuilding the training loss of {}", opts.model.display()))?;
+    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    let mut rows = Vec::new();
+    let mut sheet_rows = Vec::new();
+    let max_k = *opts.gatys_iterations.iter().max().expect("not empty");
+    for file in &files {
+        let photo = match image_io::read_rgb(file) {
+            Ok(img) => image_io::resize_center_crop(&img, opts.size),
+            Err(e) => {
+                console.skipped(file, &e.to_string());
+                continue;
+            }
+        };
+        let x = image_io::image_to_tensor(&photo, device);
+        let y = tch::no_grad(|| ck.net.forward_fast(&x));
+        let targets = objective.content_targets(&x);
+        let model = Losses::of(&tch::no_grad(|| objective.compute_with_targets(&y, &targets)));
+        let styled = image_io::tensor_to_image(&y)?;
+        // Gatys from noise; evaluation j is the loss after j − 1 updates.
+        tch::manual_seed(opts.seed as i64);
+        let start = optimize::start_image(&Init::Noise, None, &x, device)?.detach().set_requires_grad(true);
+        let mut at: Vec<(usize, Losses, Option<RgbImage>)> = Vec::new();
+        let mut on_eval = |j: usize, parts: &LossParts, img: &Tensor| -> Result<()> {
+            if j > 1 && opts.gatys_iterations.contains(&(j - 1)) && j - 1 < max_k {
+                let shot = image_io::tensor_to_image(&img.detach().clamp(0.0, 255.0))?;
+                at.push((j - 1, Losses::of(parts), Some(shot)));
+            }
+            Ok(())
+        };
+        let schedule =
+            Schedule { optimizer: Optimizer::Lbfgs, line_search: LineSearch::None, iterations: max_k, lr: 1.0 };
+        let last = optimize::gatys(&objective, &targets, &start, schedule, &mut on_eval)?;
+        at.push((max_k, Losses::from_parts(last), Some(image_io::tensor_to_image(&start.detach().clamp(0.0, 255.0))?)));
+        let gatys: Vec<GatysPoint> =
+            at.iter().map(|(k, l, _)| GatysPoint { iterations: *k, loss: *l, ratio: model.total / l.total }).collect();
+        let name = file.strip_prefix(&opts.content).unwrap_or(file).display().to_string();
+        let row = row(name, model, gatys, border_figures(&styled, BORDER_BAND));
+        eprintln!("{}", table_line(&row));
+        let mut sheet = vec![photo, styled];
+        sheet.extend(at.into_iter().filter_map(|(_, _, img)| img));
+        sheet_rows.push(sheet);
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        bail!("{}: no photo could be evaluated (see the messages above)", opts.content.display());
+    }
+    let mean = mean_row(&rows);
+    eprintln!("{}", table_line(&mean));
+    let report = Report {
+        model: opts.model.clone(),
+        style_image: cfg.recipe.style_image.clone(),
+        size: opts.size,
+        images: rows,
+        mean,
+    };
+    let json = serde_json::to_string_pretty(&report)?;
+    faststyle::fsutil::write_bytes_atomic(&opts.out.join("report.json"), json.as_bytes())?;
+    image_io::write_image(&opts.out.join("sheet.png"), &contact_sheet(&sheet_rows))?;
+    eprintln!("wrote {} and {}", opts.out.join("report.json").display(), opts.out.join("sheet.png").display());
+    Ok(report)
+}
+
+/// A row with its equivalent iterations.
+fn row(image: String, model: Losses, gatys: Vec<GatysPoint>, border: Border) -> Row {
+    let curve: Vec<(usize, f64)> = gatys.iter().map(|g| (g.iterations, g.loss.total)).collect();
+    let (gatys_equivalent_iterations, gatys_equivalent_note) = match equivalent_iterations(&curve, model.total) {
+        Ok(k) => (Some(k), None),
+        Err(note) => (None, Some(note)),
+    };
+    Row { image, model, gatys, gatys_equivalent_iterations, gatys_equivalent_note, border }
+}
+
+/// The mean row: mean losses and border figures, ratios of the means.
+fn mean_row(rows: &[Row]) -> Row {
+    let model = Losses::mean(&rows.iter().map(|r| r.model).collect::<Vec<_>>());
+    let gatys = (0..rows[0].gatys.len())
+        .map(|i| {
+            let loss = Losses::mean(&rows.iter().map(|r| r.gatys[i].loss).collect::<Vec<_>>());
+            GatysPoint { iterations: rows[0].gatys[i].iterations, loss, ratio: model.total / loss.total }
+        })
+        .collect();
+    let n = rows.len() as f64;
+    let border = Border {
+        detail_ratio: rows.iter().map(|r| r.border.detail_ratio).sum::<f64>() / n,
+        saturation_ratio: rows.iter().map(|r| r.border.saturation_ratio).sum::<f64>() / n,
+    };
+    row("mean".into(), model, gatys, border)
+}
+
+/// One line of the printed table.
+fn table_line(r: &Row) -> String {
+    let gatys: Vec<String> =
+        r.gatys.iter().map(|g| format!("@{} {:.3e} (×{:.2})", g.iterations, g.loss.total, g.ratio)).collect();
+    let eq = match (&r.gatys_equivalent_iterations, &r.gatys_equivalent_note) {
+        (Some(k), _) => format!("{k:.0}"),
+        (None, Some(n)) => n.clone(),
+        _ => "-".into(),
+    };
+    format!(
+        "{:<28} model {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e}) | gatys {} | ≈ {eq} iterations | border detail ×{:.2}, saturation ×{:.2}",
+        r.image,
+        r.model.total,
+        r.model.content,
+        r.model.style,
+        r.model.tv,
+        gatys.join(", "),
+        r.border.detail_ratio,
+        r.border.saturation_ratio
+    )
+}
+
+/// The default report folder for a model: `out/eval/<model stem>`.
+pub fn default_out(model: &Path) -> PathBuf {
+    let stem = model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into());
+    Path::new("out/eval").join(stem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equivalent_iterations_interpolate_in_log_loss() {
+        let curve = [(25, 100.0), (50, 50.0), (100, 25.0)];
+        assert_eq!(equivalent_iterations(&curve, 100.0), Ok(25.0));
+        let k = equivalent_iterations(&curve, 50.0f64.sqrt() * 100.0f64.sqrt()).unwrap();
+        assert!((k - 37.5).abs() < 1e-9, "{k}");
+        assert_eq!(equivalent_iterations(&curve, 200.0), Err("< 25".into()));
+        assert_eq!(equivalent_iterations(&curve, 10.0), Err("> 100".into()));
+    }
+
+    #[test]
+    fn a_bright_striped_border_is_measured() {
+        // Flat olive inside (saturation 0.75); the outer 6 px alternate bright and dark red
+        // columns (saturation 1).
+        let img = RgbImage::from_fn(40, 30, |x, y| {
+            let edge = x.min(y).min(39 - x).min(29 - y) < BORDER_BAND;
+            match (edge, x % 2) {
+                (true, 0) => image::Rgb([255, 0, 0]),
+                (true, _) => image::Rgb([40, 0, 0]),
+                _ => image::Rgb([90, 120, 30]),
+            }
+        });
+        let b = border_figures(&img, BORDER_BAND);
+        // The inner band sees the stripes only along its outer edge.
+        assert!(b.detail_ratio > 3.0, "{b:?}");
+        assert!((b.saturation_ratio - 1.0 / 0.75).abs() < 0.02, "{b:?}");
+        let flat = border_figures(&RgbImage::from_pixel(40, 30, image::Rgb([90, 120, 30])), BORDER_BAND);
+        assert!((flat.saturation_ratio - 1.0).abs() < 1e-12, "{flat:?}");
+    }
+}
