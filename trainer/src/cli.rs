@@ -87,6 +87,9 @@ pub struct OptimizeArgs {
     /// falls at every iteration, at a few evaluations each)
     #[arg(long, default_value = "none", value_parser = Choice::<LineSearch>::new())]
     pub line_search: LineSearch,
+    /// L-BFGS pairs kept (memory: two image-sized tensors each; lower it for large images)
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
+    pub history: u64,
     /// Iterations (at each scale)
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub iterations: u64,
@@ -153,6 +156,7 @@ impl OptimizeArgs {
             output: self.output.clone(),
             optimizer: self.optimizer,
             line_search: self.line_search,
+            history: self.history as usize,
             iterations: self.iterations as usize,
             lr: self.lr,
             init: self.init.clone(),

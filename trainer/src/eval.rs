@@ -246,8 +246,13 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
             }
             Ok(())
         };
-        let schedule =
-            Schedule { optimizer: Optimizer::Lbfgs, line_search: LineSearch::None, iterations: max_k, lr: 1.0 };
+        let schedule = Schedule {
+            optimizer: Optimizer::Lbfgs,
+            line_search: LineSearch::None,
+            history: 100,
+            iterations: max_k,
+            lr: 1.0,
+        };
         let last = optimize::gatys(&objective, &targets, &start, schedule, &mut on_eval)?;
         at.push((max_k, Losses::from_parts(last), Some(image_io::tensor_to_image(&start.detach().clamp(0.0, 255.0))?)));
         let gatys: Vec<GatysPoint> =

@@ -69,6 +69,9 @@ pub struct OptimizeOptions {
     pub optimizer: Optimizer,
     /// L-BFGS's line search (none: neural-style's setting).
     pub line_search: LineSearch,
+    /// L-BFGS pairs kept (neural-style's `-lbfgs_num_correction`; PyTorch's default 100).
+    /// Each pair holds two image-sized f32 tensors: 100 pairs of a 2048×1365 image are 6.7 GB.
+    pub history: usize,
     /// Iterations at each scale (neural-style's default: 1000).
     pub iterations: usize,
     /// Adam's step, 0–255 pixel units (neural-style's default: 10).
@@ -98,6 +101,8 @@ pub(crate) struct Schedule {
     pub optimizer: Optimizer,
     /// L-BFGS's line search.
     pub line_search: LineSearch,
+    /// L-BFGS pairs kept.
+    pub history: usize,
     /// Iterations.
     pub iterations: usize,
     /// Adam's step, pixel units.
@@ -118,7 +123,7 @@ pub(crate) fn gatys(
     schedule: Schedule,
     on_eval: &mut OnEval<'_>,
 ) -> Result<[f64; 4]> {
-    let Schedule { optimizer, line_search, iterations, lr } = schedule;
+    let Schedule { optimizer, line_search, history, iterations, lr } = schedule;
     let mut evals = 0;
     let mut failed = None;
     let mut evaluate = |x: &Tensor| -> Result<f64> {
@@ -135,6 +140,7 @@ pub(crate) fn gatys(
                 tolerance_grad: -1.0,
                 tolerance_change: -1.0,
                 line_search,
+                history_size: history,
                 ..Default::default()
             };
             let mut lbfgs = Lbfgs::new(x, cfg);
@@ -259,6 +265,7 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<[f64; 4]> {
         let schedule = Schedule {
             optimizer: opts.optimizer,
             line_search: opts.line_search,
+            history: opts.history,
             iterations: opts.iterations,
             lr: opts.lr,
         };
@@ -366,7 +373,13 @@ mod tests {
             losses.push(f64::try_from(&parts.total)?);
             Ok(())
         };
-        let schedule = Schedule { optimizer: Optimizer::Lbfgs, line_search: LineSearch::None, iterations: 40, lr: 1.0 };
+        let schedule = Schedule {
+            optimizer: Optimizer::Lbfgs,
+            line_search: LineSearch::None,
+            history: 100,
+            iterations: 40,
+            lr: 1.0,
+        };
         let last = gatys(&objective, &targets, &x, schedule, &mut on_eval).unwrap();
         assert_eq!(losses.len(), 40, "one evaluation per iteration");
         assert!(last[0] < 0.67 * losses[0], "{} from {}", last[0], losses[0]);
@@ -385,7 +398,13 @@ mod tests {
             first.get_or_insert(f64::try_from(&parts.total)?);
             Ok(())
         };
-        let schedule = Schedule { optimizer: Optimizer::Adam, line_search: LineSearch::None, iterations: 30, lr: 5.0 };
+        let schedule = Schedule {
+            optimizer: Optimizer::Adam,
+            line_search: LineSearch::None,
+            history: 100,
+            iterations: 30,
+            lr: 5.0,
+        };
         let last = gatys(&objective, &targets, &x, schedule, &mut on_eval).unwrap();
         let first = first.unwrap();
         assert!(last[0] < 0.5 * first, "{} from {first}", last[0]);
