@@ -25,7 +25,7 @@ fn check(name: &str, steps: usize, cfg: LbfgsConfig, f: impl Fn(&Tensor) -> Tens
     let g = read_tensors(&golden("lbfgs.safetensors"));
     let x = g["x0"].copy().set_requires_grad(true);
     let mut opt = Lbfgs::new(&x, cfg);
-    let mut objective = || {
+    let mut objective = || -> faststyle::Result<f64> {
         let loss = f(&x);
         loss.backward();
         Ok(f64::try_from(&loss)?)

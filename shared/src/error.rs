@@ -165,22 +165,9 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps an I/O error with the path it concerns. An error that names a path of its own
-    /// (tempfile's "… at path \".x.jpg.123.tmp\"" for a temporary file beside `path`) keeps
-    /// only its OS message, so the error names `path`, the file the user asked for, once.
+    /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
-        Error::Io { path: path.into(), error: without_path_context(error) }
-    }
-}
-
-/// `error` without a trailing ` at path "…"` that a wrapping library added to its message.
-fn without_path_context(error: std::io::Error) -> std::io::Error {
-    if error.raw_os_error().is_some() || error.get_ref().is_none() {
-        return error;
-    }
-    match error.to_string().split_once(" at path ") {
-        Some((message, _)) => std::io::Error::new(error.kind(), message.to_string()),
-        None => error,
+        Error::Io { path: path.into(), error }
     }
 }
 

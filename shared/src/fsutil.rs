@@ -24,7 +24,20 @@ fn temp_file_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
     // tempfile creates private (0600) files; the finished file gets the usual 0666 & !umask.
     #[cfg(unix)]
     builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
-    builder.tempfile_in(dir).map_err(|e| Error::io(path, e))
+    builder.tempfile_in(dir).map_err(|e| Error::io(path, without_temp_path(e)))
+}
+
+/// tempfile's error without the ` at path ".x.jpg.123.abcdef.tmp"` it appends (it wraps the
+/// OS error so that its code is out of reach): our errors name the file the user asked for,
+/// once, never our temporary.
+fn without_temp_path(error: std::io::Error) -> std::io::Error {
+    if error.raw_os_error().is_some() || error.get_ref().is_none() {
+        return error;
+    }
+    match error.to_string().split_once(" at path ") {
+        Some((message, _)) => std::io::Error::new(error.kind(), message.to_string()),
+        None => error,
+    }
 }
 
 /// A temporary path beside `path` for a file some other program writes (ffmpeg, PyTorch):
@@ -58,7 +71,7 @@ where
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     #[cfg(feature = "fault-injection")]
     fault::delay_before_rename();
-    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    tmp.persist(path).map_err(|e| Error::io(path, without_temp_path(e.error)))?;
     Ok(())
 }
 

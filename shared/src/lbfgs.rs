@@ -15,7 +15,7 @@
 //! Gatys et al.'s method (2016) uses it on the pixels of an image; neural-style runs one
 //! `step` with `max_iter` = the iteration count and the tolerances disabled (set to -1).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::VecDeque;
 use tch::Tensor;
 
@@ -66,8 +66,10 @@ impl Default for LbfgsConfig {
 }
 
 /// The objective: evaluates the loss at the optimised tensor's current value and leaves its
-/// gradient in the tensor's `.grad()` (by calling `backward`); returns the loss.
-pub type Objective<'a> = dyn FnMut() -> Result<f64> + 'a;
+/// gradient in the tensor's `.grad()` (by calling `backward`); returns the loss. Its error
+/// type `E` is the caller's (any type a faststyle [`crate::Error`] converts into), and
+/// [`Lbfgs::step`] returns its errors unchanged.
+pub type Objective<'a, E> = dyn FnMut() -> std::result::Result<f64, E> + 'a;
 
 /// An L-BFGS optimiser of one leaf tensor (`requires_grad`), keeping its memory between
 /// [`Lbfgs::step`] calls as PyTorch does.
@@ -119,7 +121,7 @@ impl Lbfgs {
     }
 
     /// The loss and a copy of the flat gradient at the current `x` (gradient zeroed first).
-    fn evaluate(&mut self, f: &mut Objective<'_>) -> Result<(f64, Tensor)> {
+    fn evaluate<E: From<Error>>(&mut self, f: &mut Objective<'_, E>) -> std::result::Result<(f64, Tensor), E> {
         let mut grad = self.x.grad();
         if grad.defined() {
             let _ = grad.zero_();
@@ -184,8 +186,8 @@ impl Lbfgs {
     /// Returns the loss at the start of the step.
     ///
     /// # Errors
-    /// Whatever `f` returns; a libtorch failure.
-    pub fn step(&mut self, f: &mut Objective<'_>) -> Result<f64> {
+    /// Whatever `f` returns, unchanged; a libtorch failure, converted into `E`.
+    pub fn step<E: From<Error>>(&mut self, f: &mut Objective<'_, E>) -> std::result::Result<f64, E> {
         let cfg = self.cfg.clone();
         let max_eval = cfg.max_eval.unwrap_or(cfg.max_iter * 5 / 4);
         let (orig_loss, mut g) = self.evaluate(f)?;
@@ -201,12 +203,9 @@ impl Lbfgs {
             let d = self.direction(&g)?;
             self.prev_flat_grad = Some(g.copy());
             self.prev_loss = loss;
-            let mut t = if self.n_iter == 1 {
-                (1.0f64).min(1.0 / f64::try_from(g.abs().sum(g.kind()))?) * cfg.lr
-            } else {
-                cfg.lr
-            };
-            let gtd = f64::try_from(g.dot(&d))?;
+            let mut t =
+                if self.n_iter == 1 { (1.0f64).min(1.0 / scalar(&g.abs().sum(g.kind()))?) * cfg.lr } else { cfg.lr };
+            let gtd = scalar(&g.dot(&d))?;
             if gtd > -cfg.tolerance_change {
                 self.d = Some(d);
                 self.t = t;
@@ -246,7 +245,13 @@ impl Lbfgs {
     }
 
     /// Loss and flat gradient at `x0 + t·d`; `x` is put back to `x0` afterwards.
-    fn directional(&mut self, f: &mut Objective<'_>, x0: &Tensor, t: f64, d: &Tensor) -> Result<(f64, Tensor)> {
+    fn directional<E: From<Error>>(
+        &mut self,
+        f: &mut Objective<'_, E>,
+        x0: &Tensor,
+        t: f64,
+        d: &Tensor,
+    ) -> std::result::Result<(f64, Tensor), E> {
         self.add_step(t, d);
         let out = self.evaluate(f)?;
         tch::no_grad(|| {
@@ -259,9 +264,9 @@ impl Lbfgs {
     /// PyTorch's `_strong_wolfe` (c₁ = 1e-4, c₂ = 0.9, tolerance_change 1e-9): returns the
     /// loss and gradient at the chosen step, the step, and the evaluations spent.
     #[allow(clippy::too_many_arguments)]
-    fn strong_wolfe(
+    fn strong_wolfe<E: From<Error>>(
         &mut self,
-        f: &mut Objective<'_>,
+        f: &mut Objective<'_, E>,
         x0: &Tensor,
         mut t: f64,
         d: &Tensor,
@@ -269,14 +274,14 @@ impl Lbfgs {
         g0: &Tensor,
         gtd0: f64,
         max_ls: usize,
-    ) -> Result<(f64, Tensor, f64, usize)> {
+    ) -> std::result::Result<(f64, Tensor, f64, usize), E> {
         const C1: f64 = 1e-4;
         const C2: f64 = 0.9;
         const TOLERANCE_CHANGE: f64 = 1e-9;
         let d_norm = abs_max(d)?;
         let (mut f_new, mut g_new) = self.directional(f, x0, t, d)?;
         let mut evals = 1;
-        let mut gtd_new = f64::try_from(g_new.dot(d))?;
+        let mut gtd_new = scalar(&g_new.dot(d))?;
         let (mut t_prev, mut f_prev, mut g_prev, mut gtd_prev) = (0.0, f0, g0.copy(), gtd0);
         let mut done = false;
         let mut ls_iter = 0;
@@ -301,7 +306,7 @@ impl Lbfgs {
             (t_prev, f_prev, g_prev, gtd_prev) = (tmp, f_new, g_new.copy(), gtd_new);
             (f_new, g_new) = self.directional(f, x0, t, d)?;
             evals += 1;
-            gtd_new = f64::try_from(g_new.dot(d))?;
+            gtd_new = scalar(&g_new.dot(d))?;
             ls_iter += 1;
         }
         if ls_iter == max_ls {
@@ -330,7 +335,7 @@ impl Lbfgs {
             }
             (f_new, g_new) = self.directional(f, x0, t, d)?;
             evals += 1;
-            gtd_new = f64::try_from(g_new.dot(d))?;
+            gtd_new = scalar(&g_new.dot(d))?;
             ls_iter += 1;
             if f_new > f0 + C1 * t * gtd0 || f_new >= bracket[low].1 {
                 bracket[high] = (t, f_new, g_new.copy(), gtd_new);
@@ -350,9 +355,14 @@ impl Lbfgs {
     }
 }
 
+/// The value of a one-element tensor.
+fn scalar(t: &Tensor) -> Result<f64> {
+    Ok(f64::try_from(t)?)
+}
+
 /// The largest absolute component of `t`.
 fn abs_max(t: &Tensor) -> Result<f64> {
-    Ok(f64::try_from(t.abs().max())?)
+    scalar(&t.abs().max())
 }
 
 /// The minimiser of the cubic through `(x1, f1)` and `(x2, f2)` with slopes `g1`, `g2`,
@@ -389,7 +399,7 @@ mod tests {
         let x = Tensor::zeros([3], (Kind::Double, Device::Cpu)).set_requires_grad(true);
         let cfg = LbfgsConfig { line_search: LineSearch::StrongWolfe, ..Default::default() };
         let mut opt = Lbfgs::new(&x, cfg);
-        let mut f = || {
+        let mut f = || -> Result<f64> {
             let loss = (x.dot(&a.mv(&x)) * 0.5) - b.dot(&x);
             loss.backward();
             Ok(f64::try_from(&loss)?)

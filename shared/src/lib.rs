@@ -41,7 +41,7 @@ pub use checkpoint::{Checkpoint, CheckpointMeta};
 pub use color::Controls;
 pub use device::{DeviceChoice, Precision};
 pub use error::{Error, Result};
-pub use loss::{LayerWeight, LossParts, LossWeights, PerceptualLoss};
+pub use loss::{LayerWeight, LossParts, LossValues, LossWeights, PerceptualLoss};
 pub use tensor_file::StoreDtype;
 pub use transformer::{TransformerConfig, TransformerNet};
 pub use vgg::{LossNetwork, LossNetworkConfig, Preprocessing, VggArch};

@@ -93,6 +93,41 @@ pub struct LossParts {
     pub total: Tensor,
 }
 
+impl LossParts {
+    /// The four parts as numbers (one device sync each); a part that cannot be read is NaN.
+    pub fn values(&self) -> LossValues {
+        let v = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
+        LossValues { total: v(&self.total), content: v(&self.content), style: v(&self.style), tv: v(&self.tv) }
+    }
+}
+
+/// [`LossParts`] as numbers: the weighted loss terms and their sum, in the loss's units.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossValues {
+    /// The sum of the three.
+    pub total: f64,
+    /// Weighted content loss.
+    pub content: f64,
+    /// Weighted style loss.
+    pub style: f64,
+    /// Weighted total-variation loss.
+    pub tv: f64,
+}
+
+impl LossValues {
+    /// The part-by-part mean of `all` (zeros when empty).
+    pub fn mean(all: &[LossValues]) -> Self {
+        let n = all.len().max(1) as f64;
+        let sum = |f: fn(&LossValues) -> f64| all.iter().map(f).sum::<f64>() / n;
+        LossValues { total: sum(|l| l.total), content: sum(|l| l.content), style: sum(|l| l.style), tv: sum(|l| l.tv) }
+    }
+
+    /// `loss T (content C, style S, tv V)`, for progress lines.
+    pub fn describe(&self) -> String {
+        format!("loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e})", self.total, self.content, self.style, self.tv)
+    }
+}
+
 /// The full training objective: a frozen [`LossNetwork`] tapped at the content and style
 /// layers, with the style image's Gram matrices computed once.
 #[derive(Debug)]

@@ -16,13 +16,12 @@
 
 use crate::config::TrainConfig;
 use crate::objective;
-use crate::optimize::{self, Init, Optimizer, Schedule};
+use crate::optimize::{self, Init, Schedule};
 use crate::previews::contact_sheet;
 use anyhow::{bail, Context, Result};
 use faststyle::image_io::{self, ImageListing};
-use faststyle::lbfgs::LineSearch;
 use faststyle::progress::Console;
-use faststyle::{Checkpoint, LossParts, Precision};
+use faststyle::{Checkpoint, LossParts, LossValues, Precision};
 use image::RgbImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -50,36 +49,6 @@ pub struct EvalOptions {
     pub seed: u64,
 }
 
-/// Weighted loss parts, as in training.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Losses {
-    /// Sum of the three.
-    pub total: f64,
-    /// Weighted content loss.
-    pub content: f64,
-    /// Weighted style loss.
-    pub style: f64,
-    /// Weighted total-variation loss.
-    pub tv: f64,
-}
-
-impl Losses {
-    fn from_parts([total, content, style, tv]: [f64; 4]) -> Self {
-        Losses { total, content, style, tv }
-    }
-
-    fn of(parts: &LossParts) -> Self {
-        let v = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
-        Losses { total: v(&parts.total), content: v(&parts.content), style: v(&parts.style), tv: v(&parts.tv) }
-    }
-
-    fn mean(all: &[Losses]) -> Self {
-        let n = all.len().max(1) as f64;
-        let sum = |f: fn(&Losses) -> f64| all.iter().map(f).sum::<f64>() / n;
-        Losses { total: sum(|l| l.total), content: sum(|l| l.content), style: sum(|l| l.style), tv: sum(|l| l.tv) }
-    }
-}
-
 /// Border figures of one image: outer band over the band just inside it.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
 pub struct Border {
@@ -95,7 +64,7 @@ pub struct GatysPoint {
     /// Iterations.
     pub iterations: usize,
     /// Its weighted loss parts.
-    pub loss: Losses,
+    pub loss: LossValues,
     /// Model total / this total.
     pub ratio: f64,
 }
@@ -106,7 +75,7 @@ pub struct Row {
     /// The photo (or `mean`).
     pub image: String,
     /// The model's loss.
-    pub model: Losses,
+    pub model: LossValues,
     /// Gatys' at each listed count.
     pub gatys: Vec<GatysPoint>,
     /// Iterations at which Gatys' total equals the model's (interpolated), when within
@@ -215,9 +184,8 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     let ck = Checkpoint::load(&opts.model, device)?;
     cfg.validate_loss(None).with_context(|| format!("the loss of {}", opts.model.display()))?;
     let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
-    let objective =
-        objective::perceptual_loss(&cfg.recipe, &[(objective::recipe_style(&cfg.recipe)?, 1.0)], precision, device)
-            .with_context(|| format!("rebuilding the training loss of {}", opts.model.display()))?;
+    let objective = objective::recipe_loss(&cfg.recipe, precision, device)
+        .with_context(|| format!("rebuilding the training loss of {}", opts.model.display()))?;
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let mut rows = Vec::new();
     let mut sheet_rows = Vec::new();
@@ -233,28 +201,22 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         let x = image_io::image_to_tensor(&photo, device);
         let y = tch::no_grad(|| ck.net.forward_fast(&x));
         let targets = objective.content_targets(&x);
-        let model = Losses::of(&tch::no_grad(|| objective.compute_with_targets(&y, &targets)));
+        let model = tch::no_grad(|| objective.compute_with_targets(&y, &targets)).values();
         let styled = image_io::tensor_to_image(&y)?;
         // Gatys from noise; evaluation j is the loss after j − 1 updates.
         tch::manual_seed(opts.seed as i64);
         let start = optimize::start_image(&Init::Noise, None, &x, device)?.detach().set_requires_grad(true);
-        let mut at: Vec<(usize, Losses, Option<RgbImage>)> = Vec::new();
+        let mut at: Vec<(usize, LossValues, Option<RgbImage>)> = Vec::new();
         let mut on_eval = |j: usize, parts: &LossParts, img: &Tensor| -> Result<()> {
             if j > 1 && opts.gatys_iterations.contains(&(j - 1)) && j - 1 < max_k {
                 let shot = image_io::tensor_to_image(&img.detach().clamp(0.0, 255.0))?;
-                at.push((j - 1, Losses::of(parts), Some(shot)));
+                at.push((j - 1, parts.values(), Some(shot)));
             }
             Ok(())
         };
-        let schedule = Schedule {
-            optimizer: Optimizer::Lbfgs,
-            line_search: LineSearch::None,
-            history: 100,
-            iterations: max_k,
-            lr: 1.0,
-        };
+        let schedule = Schedule { iterations: max_k, ..Default::default() };
         let last = optimize::gatys(&objective, &targets, &start, schedule, &mut on_eval)?;
-        at.push((max_k, Losses::from_parts(last), Some(image_io::tensor_to_image(&start.detach().clamp(0.0, 255.0))?)));
+        at.push((max_k, last, Some(image_io::tensor_to_image(&start.detach().clamp(0.0, 255.0))?)));
         let gatys: Vec<GatysPoint> =
             at.iter().map(|(k, l, _)| GatysPoint { iterations: *k, loss: *l, ratio: model.total / l.total }).collect();
         let name = file.strip_prefix(&opts.content).unwrap_or(file).display().to_string();
@@ -285,7 +247,7 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
 }
 
 /// A row with its equivalent iterations.
-fn row(image: String, model: Losses, gatys: Vec<GatysPoint>, border: Border) -> Row {
+fn row(image: String, model: LossValues, gatys: Vec<GatysPoint>, border: Border) -> Row {
     let curve: Vec<(usize, f64)> = gatys.iter().map(|g| (g.iterations, g.loss.total)).collect();
     let (gatys_equivalent_iterations, gatys_equivalent_note) = match equivalent_iterations(&curve, model.total) {
         Ok(k) => (Some(k), None),
@@ -296,10 +258,10 @@ fn row(image: String, model: Losses, gatys: Vec<GatysPoint>, border: Border) -> 
 
 /// The mean row: mean losses and border figures, ratios of the means.
 fn mean_row(rows: &[Row]) -> Row {
-    let model = Losses::mean(&rows.iter().map(|r| r.model).collect::<Vec<_>>());
+    let model = LossValues::mean(&rows.iter().map(|r| r.model).collect::<Vec<_>>());
     let gatys = (0..rows[0].gatys.len())
         .map(|i| {
-            let loss = Losses::mean(&rows.iter().map(|r| r.gatys[i].loss).collect::<Vec<_>>());
+            let loss = LossValues::mean(&rows.iter().map(|r| r.gatys[i].loss).collect::<Vec<_>>());
             GatysPoint { iterations: rows[0].gatys[i].iterations, loss, ratio: model.total / loss.total }
         })
         .collect();

@@ -30,6 +30,15 @@ pub(crate) fn perceptual_loss(
     Ok(PerceptualLoss::blended(loss_net, &recipe.content_layers, &recipe.style_layers, recipe.loss_weights(), &styles)?)
 }
 
+/// The recipe's own loss: [`perceptual_loss`] with the recipe's style image
+/// ([`recipe_style`]), as training minimises it and `trainer eval` measures it.
+///
+/// # Errors
+/// As [`recipe_style`] and [`perceptual_loss`].
+pub(crate) fn recipe_loss(recipe: &Recipe, precision: Precision, device: Device) -> Result<PerceptualLoss> {
+    perceptual_loss(recipe, &[(recipe_style(recipe)?, 1.0)], precision, device)
+}
+
 /// The recipe's style image, its shorter side resized to `style_size` when the recipe sets
 /// one (as training uses it).
 ///

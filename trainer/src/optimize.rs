@@ -13,7 +13,7 @@ use crate::objective;
 use anyhow::{bail, Context, Result};
 use faststyle::lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
 use faststyle::progress::Console;
-use faststyle::{image_io, LossParts, PerceptualLoss, Precision};
+use faststyle::{image_io, LossParts, LossValues, PerceptualLoss, Precision};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -109,6 +109,20 @@ pub(crate) struct Schedule {
     pub lr: f64,
 }
 
+impl Default for Schedule {
+    /// neural-style's: L-BFGS without a line search, history 100, 1000 iterations (Adam's
+    /// step 10); the command line's defaults.
+    fn default() -> Self {
+        Schedule {
+            optimizer: Optimizer::Lbfgs,
+            line_search: LineSearch::None,
+            history: 100,
+            iterations: 1000,
+            lr: 10.0,
+        }
+    }
+}
+
 /// Gatys' loop: optimises `x` (`[1, 3, H, W]`, 0–255, a leaf with `requires_grad`) to
 /// minimise `objective` against the content targets `targets`, as `schedule` says.
 /// `on_eval` hears every evaluation (without a line search, evaluation k is the loss after
@@ -122,10 +136,9 @@ pub(crate) fn gatys(
     x: &Tensor,
     schedule: Schedule,
     on_eval: &mut OnEval<'_>,
-) -> Result<[f64; 4]> {
+) -> Result<LossValues> {
     let Schedule { optimizer, line_search, history, iterations, lr } = schedule;
     let mut evals = 0;
-    let mut failed = None;
     let mut evaluate = |x: &Tensor| -> Result<f64> {
         let parts = objective.compute_with_targets(x, targets);
         parts.total.backward();
@@ -144,13 +157,7 @@ pub(crate) fn gatys(
                 ..Default::default()
             };
             let mut lbfgs = Lbfgs::new(x, cfg);
-            lbfgs.step(&mut || {
-                evaluate(x).map_err(|e| {
-                    let msg = format!("{e:#}");
-                    failed = Some(e);
-                    faststyle::Error::Config(msg)
-                })
-            })?;
+            lbfgs.step(&mut || evaluate(x))?;
         }
         Optimizer::Adam => {
             let vs = nn::VarStore::new(x.device());
@@ -164,12 +171,7 @@ pub(crate) fn gatys(
             tch::no_grad(|| x.shallow_clone().copy_(&var));
         }
     }
-    if let Some(e) = failed {
-        return Err(e);
-    }
-    let parts = tch::no_grad(|| objective.compute_with_targets(x, targets));
-    let v = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
-    Ok([v(&parts.total), v(&parts.content), v(&parts.style), v(&parts.tv)])
+    Ok(tch::no_grad(|| objective.compute_with_targets(x, targets)).values())
 }
 
 /// `(width, height)` with the longer side `side`, the aspect ratio of `(w, h)` kept (up- or
@@ -199,12 +201,12 @@ pub(crate) fn start_image(init: &Init, previous: Option<&Tensor>, content: &Tens
 
 /// Runs `trainer optimize`: the recipe's loss from `cfg` (its layers, weights and VGG; the
 /// config's style image when `opts.styles` is empty), the options' images and schedule.
-/// Returns the weighted loss parts of the result (total, content, style, TV).
+/// Returns the weighted loss parts of the result.
 ///
 /// # Errors
 /// Unreadable content, style or init images (named); a loss network that cannot be loaded;
 /// bad blend weights; a failed write of the output (which is then left untouched).
-pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<[f64; 4]> {
+pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues> {
     if opts.scales.is_empty() || opts.scales.contains(&0) || opts.iterations == 0 {
         bail!("--image-size/--scales and --iterations must be at least 1");
     }
@@ -224,8 +226,8 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<[f64; 4]> {
     let total = opts.iterations * opts.scales.len();
     let console = Console::steps(total as u64, 0);
     let start = Instant::now();
-    let mut x: Option<Tensor> = None;
-    let mut loss = [f64::NAN; 4];
+    // The result of the latest scale: image, content at its size, loss.
+    let mut done: Option<(Tensor, Tensor, LossValues)> = None;
     for (s, &side) in opts.scales.iter().enumerate() {
         let (w, h) = with_longer_side(content.width(), content.height(), side);
         let content_t = image_io::image_to_tensor(&image_io::resize(&content, w, h), device);
@@ -239,18 +241,12 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<[f64; 4]> {
             .collect();
         let objective = objective::perceptual_loss(&cfg.recipe, &scaled, precision, device)?;
         let targets = objective.content_targets(&content_t);
-        let image = start_image(&opts.init, x.as_ref(), &content_t, device)?.detach().set_requires_grad(true);
+        let previous = done.as_ref().map(|d| &d.0);
+        let image = start_image(&opts.init, previous, &content_t, device)?.detach().set_requires_grad(true);
         let done_before = s * opts.iterations;
         let mut on_eval = |k: usize, parts: &LossParts, img: &Tensor| -> Result<()> {
-            let v = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
             let rate = (done_before + k) as f64 / start.elapsed().as_secs_f64();
-            let msg = format!(
-                "{side}px loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}) {rate:.2} it/s",
-                v(&parts.total),
-                v(&parts.content),
-                v(&parts.style),
-                v(&parts.tv)
-            );
+            let msg = format!("{side}px {} {rate:.2} it/s", parts.values().describe());
             console.bar().set_position((done_before + k).min(total) as u64);
             console.bar().set_message(msg.clone());
             if console.is_plain() && (k == 1 || k.is_multiple_of(50)) {
@@ -269,28 +265,20 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<[f64; 4]> {
             iterations: opts.iterations,
             lr: opts.lr,
         };
-        loss = gatys(&objective, &targets, &image, schedule, &mut on_eval)?;
-        x = Some(image.detach());
+        let loss = gatys(&objective, &targets, &image, schedule, &mut on_eval)?;
+        done = Some((image.detach(), content_t, loss));
     }
     let seconds = start.elapsed().as_secs_f64();
     console.finish();
-    let x = x.context("no scale was run")?;
-    let content_t = {
-        let (w, h) = (x.size()[3] as u32, x.size()[2] as u32);
-        image_io::image_to_tensor(&image_io::resize(&content, w, h), device)
-    };
+    let (x, content_t, loss) = done.context("no scale was run")?;
     image_io::write_image(&opts.output, &finished_image(&x, &content_t, opts.preserve_color)?)
         .with_context(|| format!("writing {}", opts.output.display()))?;
     eprintln!(
-        "optimized {} ({}) for {total} iterations in {seconds:.1} s ({:.3} s/iteration): loss {:.4e} (content {:.3e}, \
-         style {:.3e}, tv {:.3e}); wrote {}",
+        "optimized {} ({}) for {total} iterations in {seconds:.1} s ({:.3} s/iteration): {}; wrote {}",
         opts.content.display(),
         opts.scales.iter().map(|s| format!("{s}px")).collect::<Vec<_>>().join(" → "),
         seconds / total as f64,
-        loss[0],
-        loss[1],
-        loss[2],
-        loss[3],
+        loss.describe(),
         opts.output.display()
     );
     Ok(loss)
@@ -348,7 +336,7 @@ mod tests {
         let x = start_image(&Init::Noise, None, &content, Device::Cpu).unwrap().set_requires_grad(true);
         let cfg = LbfgsConfig { max_iter: 1, line_search: LineSearch::StrongWolfe, ..Default::default() };
         let mut lbfgs = Lbfgs::new(&x, cfg);
-        let mut f = || {
+        let mut f = || -> Result<f64> {
             let parts = objective.compute_with_targets(&x, &targets);
             parts.total.backward();
             Ok(f64::try_from(&parts.total)?)
@@ -373,18 +361,12 @@ mod tests {
             losses.push(f64::try_from(&parts.total)?);
             Ok(())
         };
-        let schedule = Schedule {
-            optimizer: Optimizer::Lbfgs,
-            line_search: LineSearch::None,
-            history: 100,
-            iterations: 40,
-            lr: 1.0,
-        };
+        let schedule = Schedule { iterations: 40, ..Default::default() };
         let last = gatys(&objective, &targets, &x, schedule, &mut on_eval).unwrap();
         assert_eq!(losses.len(), 40, "one evaluation per iteration");
-        assert!(last[0] < 0.67 * losses[0], "{} from {}", last[0], losses[0]);
-        let parts_sum = last[1] + last[2] + last[3];
-        assert!((parts_sum - last[0]).abs() <= 1e-4 * last[0], "parts {parts_sum} vs total {}", last[0]);
+        assert!(last.total < 0.67 * losses[0], "{} from {}", last.total, losses[0]);
+        let parts_sum = last.content + last.style + last.tv;
+        assert!((parts_sum - last.total).abs() <= 1e-4 * last.total, "parts {parts_sum} vs total {}", last.total);
     }
 
     #[test]
@@ -398,16 +380,10 @@ mod tests {
             first.get_or_insert(f64::try_from(&parts.total)?);
             Ok(())
         };
-        let schedule = Schedule {
-            optimizer: Optimizer::Adam,
-            line_search: LineSearch::None,
-            history: 100,
-            iterations: 30,
-            lr: 5.0,
-        };
+        let schedule = Schedule { optimizer: Optimizer::Adam, iterations: 30, lr: 5.0, ..Default::default() };
         let last = gatys(&objective, &targets, &x, schedule, &mut on_eval).unwrap();
         let first = first.unwrap();
-        assert!(last[0] < 0.5 * first, "{} from {first}", last[0]);
+        assert!(last.total < 0.5 * first, "{} from {first}", last.total);
     }
 
     #[test]

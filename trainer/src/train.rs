@@ -25,7 +25,7 @@ use faststyle::checkpoint::{
 };
 use faststyle::progress::{Console, Reporter};
 use faststyle::tensor_file::TensorFile;
-use faststyle::{image_io, LossParts, PerceptualLoss, Precision, TransformerNet};
+use faststyle::{image_io, LossParts, LossValues, PerceptualLoss, Precision, TransformerNet};
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -178,12 +178,7 @@ impl<'a> Trainer<'a> {
         let console = Console::steps(cfg.run.steps, start_step);
         let data = Data::open(&cfg.recipe, cfg.run.prefetch_batches, resume.as_ref(), opts.force, &console)?;
         let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
-        let objective = objective::perceptual_loss(
-            &cfg.recipe,
-            &[(objective::recipe_style(&cfg.recipe)?, 1.0)],
-            precision,
-            device,
-        )?;
+        let objective = objective::recipe_loss(&cfg.recipe, precision, device)?;
 
         tch::manual_seed(cfg.recipe.seed as i64);
         let vs = nn::VarStore::new(device);
@@ -282,29 +277,20 @@ impl<'a> Trainer<'a> {
         if !(step == self.start_step + 1 || step % run.log_every == 0 || step == run.steps) {
             return Ok(());
         }
-        let value = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
-        let p = &done.parts;
+        let v = done.parts.values();
         let line = MetricsLine {
             step,
             split: "train".into(),
-            loss: value(&p.total),
-            content: value(&p.content),
-            style: value(&p.style),
-            tv: value(&p.tv),
+            loss: v.total,
+            content: v.content,
+            style: v.style,
+            tv: v.tv,
             lr: Some(done.lr),
             images_per_sec: Some(self.window.1 as f64 / self.window.0.elapsed().as_secs_f64()),
             elapsed_sec: self.started.elapsed().as_secs_f64(),
         };
         self.metrics.write(&line)?;
-        let msg = format!(
-            "loss {:.4e} (content {:.3e}, style {:.3e}, tv {:.3e}) lr {:.2e} {:.2} img/s",
-            line.loss,
-            line.content,
-            line.style,
-            line.tv,
-            done.lr,
-            line.images_per_sec.unwrap_or(0.0)
-        );
+        let msg = format!("{} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
         if self.console.is_plain() {
             self.console.say(&format!("step {step}/{}: {msg}", run.steps));
         }
@@ -339,8 +325,8 @@ impl<'a> Trainer<'a> {
     fn validate(&mut self, step: u64) -> Result<()> {
         let val = &self.data.val;
         if !val.is_empty() {
-            let [loss, content, style, tv] =
-                validation_loss(&self.objective, &self.net, val, self.cfg.recipe.batch_size, self.device)?;
+            let LossValues { total: loss, content, style, tv } =
+                validation_loss(&self.objective, &self.net, val, self.cfg.recipe.batch_size, self.device);
             let elapsed_sec = self.started.elapsed().as_secs_f64();
             let split = "val".into();
             let line =
@@ -681,19 +667,16 @@ fn validation_loss(
     images: &[(String, RgbImage)],
     batch_size: usize,
     device: Device,
-) -> Result<[f64; 4]> {
-    let mut sums = [0f64; 4];
-    let mut n = 0usize;
+) -> LossValues {
+    let mut per_image = Vec::with_capacity(images.len());
     for chunk in images.chunks(batch_size.max(1)) {
         let x =
             Tensor::cat(&chunk.iter().map(|(_, img)| image_io::image_to_tensor(img, device)).collect::<Vec<_>>(), 0);
-        let parts = tch::no_grad(|| objective.compute(&net.forward_fast(&x), &x));
-        for (s, t) in sums.iter_mut().zip([&parts.total, &parts.content, &parts.style, &parts.tv]) {
-            *s += f64::try_from(t)? * chunk.len() as f64;
-        }
-        n += chunk.len();
+        let v = tch::no_grad(|| objective.compute(&net.forward_fast(&x), &x)).values();
+        // A batch's loss is its images' mean: each image counts once.
+        per_image.extend(std::iter::repeat_n(v, chunk.len()));
     }
-    Ok(sums.map(|s| s / n.max(1) as f64))
+    LossValues::mean(&per_image)
 }
 
 #[cfg(test)]
