@@ -4,8 +4,8 @@
 use faststyle::loss::gram_matrix;
 use faststyle::vgg::{RELU1_2, RELU2_2, RELU3_3, RELU4_3};
 use faststyle::{
-    LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, TransformerConfig,
-    TransformerNet, VggArch,
+    LayerWeight, LossNetwork, LossNetworkConfig, LossParts, LossWeights, PerceptualLoss, Preprocessing,
+    TransformerConfig, TransformerNet, VggArch,
 };
 use faststyle_suite::{fill_var_store, golden, read_tensors, rel_err};
 use tch::nn::{self, Module};
@@ -37,9 +37,9 @@ fn transformer_net_matches_pytorch() {
     }
 }
 
-#[test]
-fn losses_match_pytorch_for_both_conventions() {
-    let g = read_tensors(&golden("losses.safetensors"));
+/// The golden loss of make_golden.py: VGG16 filled by `fill()`, content relu2_2, four style
+/// layers, arbitrary global weights; in the `conv` input convention.
+fn golden_loss(g: &std::collections::HashMap<String, tch::Tensor>, conv: Preprocessing) -> PerceptualLoss {
     let content = [LayerWeight::new(RELU2_2)];
     let style = [
         LayerWeight { layer: RELU1_2.into(), weight: 1.0 },
@@ -48,23 +48,56 @@ fn losses_match_pytorch_for_both_conventions() {
         LayerWeight { layer: RELU4_3.into(), weight: 1.0 },
     ];
     let weights = LossWeights { content: 2.0, style: 30.0, tv: 1e-3 };
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: conv };
+    let net = LossNetwork::new(Device::Cpu, &cfg, &PerceptualLoss::required_taps(&content, &style)).unwrap();
+    fill_var_store(net.var_store());
+    PerceptualLoss::new(net, &content, &style, weights, &g["style"]).unwrap()
+}
+
+fn assert_parts(parts: &LossParts, g: &std::collections::HashMap<String, tch::Tensor>, what: &str) {
+    for (name, ours) in
+        [("content", &parts.content), ("style", &parts.style), ("tv", &parts.tv), ("total", &parts.total)]
+    {
+        let e = rel_err(&ours.reshape([1]), &g[&format!("{what}_{name}")]);
+        assert!(e < TOL, "{what} {name}: relative error {e:e}");
+    }
+}
+
+#[test]
+fn losses_match_pytorch_for_both_conventions() {
+    let g = read_tensors(&golden("losses.safetensors"));
     for conv in [Preprocessing::Torchvision, Preprocessing::Caffe] {
-        let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: conv };
-        let net = LossNetwork::new(Device::Cpu, &cfg, &PerceptualLoss::required_taps(&content, &style)).unwrap();
-        fill_var_store(net.var_store());
+        let loss = golden_loss(&g, conv);
         if conv == Preprocessing::Torchvision {
-            let f = tch::no_grad(|| net.forward(&g["y"]));
-            let relu1_2 = net.taps().iter().position(|t| *t == RELU1_2).unwrap();
+            let f = tch::no_grad(|| loss.network().forward(&g["y"]));
+            let relu1_2 = loss.network().taps().iter().position(|t| *t == RELU1_2).unwrap();
             let e = rel_err(&gram_matrix(&f[relu1_2]), &g["gram_relu1_2"]);
             assert!(e < TOL, "gram: relative error {e:e}");
         }
-        let loss = PerceptualLoss::new(net, &content, &style, weights, &g["style"]).unwrap();
         let parts = tch::no_grad(|| loss.compute(&g["y"], &g["x"]));
-        for (name, ours) in
-            [("content", &parts.content), ("style", &parts.style), ("tv", &parts.tv), ("total", &parts.total)]
-        {
-            let e = rel_err(&ours.reshape([1]), &g[&format!("{conv}_{name}")]);
-            assert!(e < TOL, "{conv} {name}: relative error {e:e}");
-        }
+        assert_parts(&parts, &g, &conv.to_string());
+    }
+}
+
+/// The gradient of the total loss with respect to the image, by the plain backward pass and by
+/// gradient checkpointing: the four taps lie in four different trunk segments (one per VGG
+/// block; 24 → 12 → 6 → 3 px), so every segment boundary carries a gradient.
+#[test]
+fn loss_gradient_matches_pytorch_plain_and_checkpointed() {
+    let g = read_tensors(&golden("losses.safetensors"));
+    for conv in [Preprocessing::Torchvision, Preprocessing::Caffe] {
+        let loss = golden_loss(&g, conv);
+        let targets = loss.content_targets(&g["x"]);
+        let want = &g[&format!("{conv}_grad_y")];
+        let y = g["y"].detach().set_requires_grad(true);
+        loss.compute_with_targets(&y, &targets).total.backward();
+        let e = rel_err(&y.grad(), want);
+        assert!(e < TOL, "{conv} plain backward: relative error {e:e}");
+        let y = g["y"].detach().set_requires_grad(true);
+        let parts = loss.backward_checkpointed(&y, &targets);
+        assert!(!parts.total.requires_grad(), "the parts come back without a graph");
+        assert_parts(&parts, &g, &conv.to_string());
+        let e = rel_err(&y.grad(), want);
+        assert!(e < TOL, "{conv} checkpointed backward: relative error {e:e}");
     }
 }

@@ -255,25 +255,112 @@ impl PerceptualLoss {
     /// [`PerceptualLoss::compute`] with the content targets given (see
     /// [`PerceptualLoss::content_targets`]).
     pub fn compute_with_targets(&self, y: &Tensor, fx: &[Tensor]) -> LossParts {
-        let n = y.size()[0];
         let all: Vec<usize> = (0..self.net.taps().len()).collect();
         let fy = self.net.forward_taps(y, &all);
-        let content = sum(self.content.iter().zip(fx).map(|((pos, w), target)| mse(&fy[*pos], target) * *w));
-        let style = sum(self.style.iter().zip(&self.style_grams).map(|((pos, w), target)| {
-            let (c1, c2) = (target.size()[1], target.size()[2]);
-            mse(&gram_matrix(&fy[*pos]), &target.expand([n, c1, c2], false)) * *w
-        }));
-        let content = content * self.weights.content;
-        let style = style * self.weights.style;
+        let mut terms = Terms::default();
+        for (pos, f) in fy.iter().enumerate() {
+            self.terms_at(pos, f, fx, &mut terms);
+        }
+        let content = sum(terms.content) * self.weights.content;
+        let style = sum(terms.style) * self.weights.style;
         let tv = tv_loss(y) * self.weights.tv;
         let total = &content + &style + &tv;
         LossParts { content, style, tv, total }
     }
+
+    /// What [`PerceptualLoss::compute_with_targets`] followed by `total.backward()` does (the
+    /// gradient accumulates into `y.grad`; `y` must require it), in far less memory: gradient
+    /// checkpointing (Chen et al. 2016, "Training Deep Nets with Sublinear Memory Cost"). A
+    /// forward pass without a graph keeps only the input of each trunk segment
+    /// ([`LossNetwork`] cut after every max-pool); then, deepest segment first, the segment is
+    /// recomputed with a graph and back-propagated with its own loss terms plus
+    /// `⟨output, ∂L/∂output⟩` from the segments above it, which gives `∂L/∂input`. Peak memory
+    /// is one segment's graph instead of the whole trunk's (at 2048² the first VGG block alone
+    /// holds about 2.5 GB of the trunk's 5), for one extra forward pass of all but the
+    /// deepest segment. Returns the loss parts without a graph.
+    pub fn backward_checkpointed(&self, y: &Tensor, fx: &[Tensor]) -> LossParts {
+        let segments = self.net.segments();
+        let tap_indices = self.net.tap_indices();
+        // The input of each segment after the first, computed without a graph.
+        let mut inputs: Vec<Tensor> = tch::no_grad(|| {
+            let mut x = self.net.preprocess(y);
+            let mut inputs = Vec::new();
+            for seg in &segments[..segments.len() - 1] {
+                x = self.net.run_layers(x, seg.clone(), &mut |_, _| {});
+                inputs.push(x.shallow_clone());
+            }
+            inputs
+        });
+        let mut terms = Terms::default();
+        // ∂L/∂(output of the segment being recomputed), from the segments above it.
+        let mut grad_out: Option<Tensor> = None;
+        let mut tv = None;
+        for (k, seg) in segments.iter().enumerate().rev() {
+            let input = match k {
+                0 => self.net.preprocess(y),
+                _ => inputs.pop().expect("one input per later segment").detach().set_requires_grad(true),
+            };
+            let mut here = Terms::default();
+            let out = self.net.run_layers(input.shallow_clone(), seg.clone(), &mut |index, f| {
+                for pos in tap_indices.iter().enumerate().filter(|t| *t.1 == index).map(|t| t.0) {
+                    self.terms_at(pos, f, fx, &mut here);
+                }
+            });
+            let mut surrogate = Tensor::zeros([], (Kind::Float, y.device()));
+            for t in &here.content {
+                surrogate += t * self.weights.content;
+            }
+            for t in &here.style {
+                surrogate += t * self.weights.style;
+            }
+            if let Some(g) = grad_out.take() {
+                surrogate += (out * g).sum(Kind::Float);
+            }
+            if k == 0 {
+                let t = tv_loss(y) * self.weights.tv;
+                surrogate += &t;
+                tv = Some(t.detach());
+                surrogate.backward();
+            } else {
+                grad_out = Tensor::run_backward(&[surrogate], &[&input], false, false).pop();
+            }
+            terms.content.extend(here.content.iter().map(Tensor::detach));
+            terms.style.extend(here.style.iter().map(Tensor::detach));
+        }
+        let content = sum(terms.content) * self.weights.content;
+        let style = sum(terms.style) * self.weights.style;
+        let tv = tv.expect("the first segment is always run");
+        let total = &content + &style + &tv;
+        LossParts { content, style, tv, total }
+    }
+
+    /// Pushes the layer-weighted content and style terms of the tap at position `pos` (its
+    /// activations `f`, `[N, C, H, W]`) onto `terms`. `fx`: the content targets, one per
+    /// content layer.
+    fn terms_at(&self, pos: usize, f: &Tensor, fx: &[Tensor], terms: &mut Terms) {
+        for ((p, w), target) in self.content.iter().zip(fx) {
+            if *p == pos {
+                terms.content.push(mse(f, target) * *w);
+            }
+        }
+        for ((p, w), target) in self.style.iter().zip(&self.style_grams) {
+            if *p == pos {
+                let (n, c1, c2) = (f.size()[0], target.size()[1], target.size()[2]);
+                terms.style.push(mse(&gram_matrix(f), &target.expand([n, c1, c2], false)) * *w);
+            }
+        }
+    }
 }
 
-/// Sum of scalar tensors (at least one).
-fn sum(terms: impl Iterator<Item = Tensor>) -> Tensor {
-    let terms: Vec<Tensor> = terms.collect();
+/// Layer-weighted content and style loss terms (scalars), before the global weights.
+#[derive(Default)]
+struct Terms {
+    content: Vec<Tensor>,
+    style: Vec<Tensor>,
+}
+
+/// Sum of scalar tensors (at least one: every loss has a content and a style layer).
+fn sum(terms: Vec<Tensor>) -> Tensor {
     Tensor::stack(&terms, 0).sum(Kind::Float)
 }
 

@@ -13,6 +13,7 @@
 use crate::error::{Error, Result};
 use crate::tensor_file::TensorFile;
 use serde::{Deserialize, Serialize};
+use std::ops::Range;
 use std::path::Path;
 use strum::{Display, EnumString, VariantNames};
 use tch::nn::{self, Module};
@@ -277,21 +278,65 @@ impl LossNetwork {
         let want: Vec<usize> = which.iter().map(|&i| self.taps[i].1).collect();
         let deepest = want.iter().copied().max().unwrap_or(0);
         let mut out: Vec<Option<Tensor>> = (0..want.len()).map(|_| None).collect();
-        let mut x = self.cfg.preprocessing.apply(&images.to_kind(Kind::Float)).to_kind(self.kind);
-        for (layer, conv) in self.layers.iter().take(deepest + 1) {
+        let _deepest = self.run_layers(self.preprocess(images), 0..deepest + 1, &mut |index, x| {
+            for (slot, &idx) in out.iter_mut().zip(&want) {
+                if idx == index {
+                    *slot = Some(x.shallow_clone());
+                }
+            }
+        });
+        out.into_iter().map(|t| t.expect("every tap index is within the built layers")).collect()
+    }
+
+    /// `[N, 3, H, W]` RGB 0–255 images as the trunk's input: preprocessed in f32 (see
+    /// [`Preprocessing::apply`]), then cast to the trunk's dtype.
+    pub(crate) fn preprocess(&self, images: &Tensor) -> Tensor {
+        self.cfg.preprocessing.apply(&images.to_kind(Kind::Float)).to_kind(self.kind)
+    }
+
+    /// Runs the layers whose `features` indices are in `layers` on `x` (the input of layer
+    /// `layers.start`: preprocessed images for 0, else the previous layer's activation),
+    /// calling `visit(index, activation)` after each layer. Returns the last activation.
+    ///
+    /// # Panics
+    /// When `layers` reaches beyond the built trunk (the deepest tap).
+    pub(crate) fn run_layers(
+        &self,
+        mut x: Tensor,
+        layers: Range<usize>,
+        visit: &mut dyn FnMut(usize, &Tensor),
+    ) -> Tensor {
+        for (layer, conv) in &self.layers[layers] {
             x = match (layer.op, conv) {
                 (VggOp::Conv { .. }, Some(conv)) => conv.forward(&x),
                 (VggOp::Relu, _) => x.relu(),
                 (VggOp::MaxPool, _) => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 (VggOp::Conv { .. }, None) => unreachable!("conv layers are built with a module"),
             };
-            for (slot, &idx) in out.iter_mut().zip(&want) {
-                if idx == layer.index {
-                    *slot = Some(x.shallow_clone());
-                }
+            visit(layer.index, &x);
+        }
+        x
+    }
+
+    /// The `features` index of each tap, in tap order.
+    pub(crate) fn tap_indices(&self) -> Vec<usize> {
+        self.taps.iter().map(|t| t.1).collect()
+    }
+
+    /// The built trunk cut into consecutive runs of `features` indices, each ending after a
+    /// max-pool or at the deepest tap: the segments that gradient checkpointing recomputes
+    /// (see [`crate::PerceptualLoss::backward_checkpointed`]). Their boundaries are the pooled,
+    /// hence 4× smaller, activations.
+    pub(crate) fn segments(&self) -> Vec<Range<usize>> {
+        let mut segments = Vec::new();
+        let mut start = 0;
+        for (layer, _) in &self.layers {
+            if layer.op == VggOp::MaxPool || layer.index + 1 == self.layers.len() {
+                segments.push(start..layer.index + 1);
+                start = layer.index + 1;
             }
         }
-        out.into_iter().map(|t| t.expect("every tap index is within the built layers")).collect()
+        segments
     }
 }
 

@@ -4,7 +4,7 @@ Run from the repository root:  .venv/bin/python tests/golden/make_golden.py
 
 It writes, next to this script:
   transformer_net.safetensors  inputs and outputs of TransformerNet (PE architecture)
-  losses.safetensors           inputs, Gram matrix and loss values of a VGG16 loss network
+  losses.safetensors           inputs, Gram matrix, loss values and their gradient of a VGG16 loss network
 
 The networks and losses come from reference/pe.py: plain PyTorch written from the papers and
 the PyTorch reference example, independently of the Rust code. Parameters are not random: each tensor is filled by `fill()` below, a formula
@@ -93,6 +93,16 @@ for conv in ["torchvision", "caffe"]:
     out[f"{conv}_style"] = (SW * style_loss).reshape(1)
     out[f"{conv}_tv"] = (TVW * tv(y)).reshape(1)
     out[f"{conv}_total"] = (CW * content + SW * style_loss + TVW * tv(y)).reshape(1)
+    # d total / d y, for the plain and the checkpointed backward pass.
+    with torch.enable_grad():
+        yg = y.clone().requires_grad_(True)
+        fyg = vgg(yg, conv)
+        total = (
+            CW * F.mse_loss(fyg["relu2_2"], fx["relu2_2"])
+            + SW * sum(w * F.mse_loss(gram(fyg[l]), gram(fs[l]).expand(2, -1, -1)) for l, w in STYLE_LAYER_WEIGHTS.items())
+            + TVW * tv(yg)
+        )
+        (out[f"{conv}_grad_y"],) = torch.autograd.grad(total, yg)
 save_file(out, os.path.join(HERE, "losses.safetensors"))
 
 # --- L-BFGS (torch.optim.LBFGS) ---------------------------------------------------------

@@ -4,7 +4,7 @@
 
 use crate::config::{parse_layer_list, ConfigError, TrainConfig};
 use crate::eval::EvalOptions;
-use crate::optimize::{Init, OptimizeOptions, Optimizer};
+use crate::optimize::{Checkpointing, Init, OptimizeOptions, Optimizer};
 use clap::{Parser, Subcommand};
 use faststyle::choice::Choice;
 use faststyle::lbfgs::LineSearch;
@@ -90,9 +90,16 @@ pub struct OptimizeArgs {
     /// L-BFGS pairs kept (memory: two image-sized tensors each; lower it for large images)
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..))]
     pub history: u64,
-    /// Iterations (at each scale)
-    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub iterations: u64,
+    /// Gradient checkpointing of the loss network: recompute its activations segment by
+    /// segment instead of keeping them all (about half the memory, one more forward pass);
+    /// auto = for images over 1024×1024 pixels
+    #[arg(long, default_value = "auto", value_parser = Choice::<Checkpointing>::new())]
+    pub checkpointing: Checkpointing,
+    /// Iterations at each scale: one value for all, or one per --scales entry (multires
+    /// runs give the costly fine scales fewer, e.g. 500,200,50)
+    #[arg(long, default_value = "1000", value_name = "N,…", value_delimiter = ',',
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub iterations: Vec<u64>,
     /// Adam's step in 0-255 pixel units
     #[arg(long, default_value_t = 10.0)]
     pub lr: f64,
@@ -150,6 +157,7 @@ impl OptimizeArgs {
         if blend.iter().any(|w| !w.is_finite() || *w < 0.0) || (!blend.is_empty() && blend.iter().sum::<f64>() <= 0.0) {
             return Err(flag_err(format!("--style-blend weights must be ≥ 0 and not all 0, got {blend:?}")));
         }
+        let scales = self.scales.clone().unwrap_or_else(|| vec![self.image_size]);
         let opts = OptimizeOptions {
             content: self.content.clone(),
             styles: self.styles.iter().cloned().zip(blend).collect(),
@@ -157,10 +165,14 @@ impl OptimizeArgs {
             optimizer: self.optimizer,
             line_search: self.line_search,
             history: self.history as usize,
-            iterations: self.iterations as usize,
+            checkpointing: self.checkpointing,
+            iterations: match self.iterations.as_slice() {
+                [one] => vec![*one as usize; scales.len()],
+                many => many.iter().map(|&n| n as usize).collect(),
+            },
             lr: self.lr,
             init: self.init.clone(),
-            scales: self.scales.clone().unwrap_or_else(|| vec![self.image_size]),
+            scales,
             style_scale: self.style_scale,
             save_every: self.save_every,
             preserve_color: self.preserve_color,

@@ -32,6 +32,36 @@ pub enum Optimizer {
     Adam,
 }
 
+/// Whether the loss's gradient is taken with gradient checkpointing
+/// ([`PerceptualLoss::backward_checkpointed`]): the VGG trunk's activations are recomputed
+/// segment by segment instead of all being kept, which is what lets a 2048 px image fit in a
+/// few GB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Display, EnumString, VariantNames)]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+pub enum Checkpointing {
+    /// On for images of more than [`Checkpointing::AUTO_PIXELS`] pixels, where memory binds.
+    #[default]
+    Auto,
+    /// Always (least memory).
+    On,
+    /// Never (fastest).
+    Off,
+}
+
+impl Checkpointing {
+    /// Image size (pixels) above which `auto` checkpoints: 1024².
+    pub const AUTO_PIXELS: i64 = 1024 * 1024;
+
+    /// Whether an image of `pixels` pixels is checkpointed.
+    pub fn applies(self, pixels: i64) -> bool {
+        match self {
+            Checkpointing::Auto => pixels > Self::AUTO_PIXELS,
+            Checkpointing::On => true,
+            Checkpointing::Off => false,
+        }
+    }
+}
+
 /// Where the optimisation starts.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Init {
@@ -72,8 +102,11 @@ pub struct OptimizeOptions {
     /// L-BFGS pairs kept (neural-style's `-lbfgs_num_correction`; PyTorch's default 100).
     /// Each pair holds two image-sized f32 tensors: 100 pairs of a 2048×1365 image are 6.7 GB.
     pub history: usize,
-    /// Iterations at each scale (neural-style's default: 1000).
-    pub iterations: usize,
+    /// Gradient checkpointing of the loss network (memory against one extra forward pass).
+    pub checkpointing: Checkpointing,
+    /// Iterations at each scale, one per entry of `scales` (neural-style's default: 1000);
+    /// multires runs give the costly fine scales fewer.
+    pub iterations: Vec<usize>,
     /// Adam's step, 0–255 pixel units (neural-style's default: 10).
     pub lr: f64,
     /// Where the first scale starts.
@@ -103,6 +136,8 @@ pub(crate) struct Schedule {
     pub line_search: LineSearch,
     /// L-BFGS pairs kept.
     pub history: usize,
+    /// Gradient checkpointing of the loss network.
+    pub checkpointing: Checkpointing,
     /// Iterations.
     pub iterations: usize,
     /// Adam's step, pixel units.
@@ -117,6 +152,7 @@ impl Default for Schedule {
             optimizer: Optimizer::Lbfgs,
             line_search: LineSearch::None,
             history: 100,
+            checkpointing: Checkpointing::Auto,
             iterations: 1000,
             lr: 10.0,
         }
@@ -137,11 +173,18 @@ pub(crate) fn gatys(
     schedule: Schedule,
     on_eval: &mut OnEval<'_>,
 ) -> Result<LossValues> {
-    let Schedule { optimizer, line_search, history, iterations, lr } = schedule;
+    let Schedule { optimizer, line_search, history, checkpointing, iterations, lr } = schedule;
+    let checkpointed = checkpointing.applies(x.size()[2] * x.size()[3]);
     let mut evals = 0;
     let mut evaluate = |x: &Tensor| -> Result<f64> {
-        let parts = objective.compute_with_targets(x, targets);
-        parts.total.backward();
+        let parts = match checkpointed {
+            true => objective.backward_checkpointed(x, targets),
+            false => {
+                let parts = objective.compute_with_targets(x, targets);
+                parts.total.backward();
+                parts
+            }
+        };
         evals += 1;
         on_eval(evals, &parts, x)?;
         Ok(f64::try_from(&parts.total)?)
@@ -207,8 +250,15 @@ pub(crate) fn start_image(init: &Init, previous: Option<&Tensor>, content: &Tens
 /// Unreadable content, style or init images (named); a loss network that cannot be loaded;
 /// bad blend weights; a failed write of the output (which is then left untouched).
 pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues> {
-    if opts.scales.is_empty() || opts.scales.contains(&0) || opts.iterations == 0 {
+    if opts.scales.is_empty() || opts.scales.contains(&0) || opts.iterations.contains(&0) {
         bail!("--image-size/--scales and --iterations must be at least 1");
+    }
+    if opts.iterations.len() != opts.scales.len() {
+        bail!(
+            "--iterations has {} value(s) for {} scale(s): give one, or one per scale",
+            opts.iterations.len(),
+            opts.scales.len()
+        );
     }
     if !(opts.style_scale.is_finite() && opts.style_scale > 0.0) {
         bail!("--style-scale must be a positive number, got {}", opts.style_scale);
@@ -223,12 +273,12 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues>
         opts.styles.iter().map(|(p, w)| Ok((image_io::read_rgb(p)?, *w))).collect::<Result<_>>()?
     };
     tch::manual_seed(opts.seed as i64);
-    let total = opts.iterations * opts.scales.len();
+    let total: usize = opts.iterations.iter().sum();
     let console = Console::steps(total as u64, 0);
     let start = Instant::now();
     // The result of the latest scale: image, content at its size, loss.
     let mut done: Option<(Tensor, Tensor, LossValues)> = None;
-    for (s, &side) in opts.scales.iter().enumerate() {
+    for (s, (&side, &iterations)) in opts.scales.iter().zip(&opts.iterations).enumerate() {
         let (w, h) = with_longer_side(content.width(), content.height(), side);
         let content_t = image_io::image_to_tensor(&image_io::resize(&content, w, h), device);
         let style_side = ((side as f64 * opts.style_scale).ceil() as u32).max(1);
@@ -243,14 +293,14 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues>
         let targets = objective.content_targets(&content_t);
         let previous = done.as_ref().map(|d| &d.0);
         let image = start_image(&opts.init, previous, &content_t, device)?.detach().set_requires_grad(true);
-        let done_before = s * opts.iterations;
+        let done_before: usize = opts.iterations[..s].iter().sum();
         let mut on_eval = |k: usize, parts: &LossParts, img: &Tensor| -> Result<()> {
             let rate = (done_before + k) as f64 / start.elapsed().as_secs_f64();
             let msg = format!("{side}px {} {rate:.2} it/s", parts.values().describe());
             console.bar().set_position((done_before + k).min(total) as u64);
             console.bar().set_message(msg.clone());
             if console.is_plain() && (k == 1 || k.is_multiple_of(50)) {
-                console.say(&format!("iteration {k}/{} at {side}px: {msg}", opts.iterations));
+                console.say(&format!("iteration {k}/{iterations} at {side}px: {msg}"));
             }
             if opts.save_every.is_some_and(|n| n > 0 && k.is_multiple_of(n)) {
                 let path = intermediate_path(&opts.output, side, k);
@@ -262,7 +312,8 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues>
             optimizer: opts.optimizer,
             line_search: opts.line_search,
             history: opts.history,
-            iterations: opts.iterations,
+            checkpointing: opts.checkpointing,
+            iterations,
             lr: opts.lr,
         };
         let loss = gatys(&objective, &targets, &image, schedule, &mut on_eval)?;
