@@ -67,7 +67,7 @@ fn train_step(c: &mut Criterion) {
     let vgg = dir.path().join("vgg19.safetensors");
     faststyle::vgg::write_random_weights(&vgg, VggArch::Vgg19, VggArch::Vgg19.layer_index(RELU3_4).unwrap(), 1)
         .unwrap();
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe };
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe, ..Default::default() };
     let content = [LayerWeight::new(RELU2_2)];
     let style: Vec<LayerWeight> = [RELU1_2, RELU2_2, RELU3_3, RELU3_4].iter().map(|l| LayerWeight::new(l)).collect();
     for (device, dname) in devices() {

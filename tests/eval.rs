@@ -63,7 +63,8 @@ fn the_report_reproduces_the_models_training_loss() {
     assert_eq!(images.len(), 5, "the five photos of data/b");
 
     // The same loss, built here from the files.
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+    let cfg =
+        LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision, ..Default::default() };
     let net = LossNetwork::load(&vgg, &cfg, &[RELU2_2.to_string(), RELU1_2.to_string()], Device::Cpu).unwrap();
     let content = [LayerWeight::new(RELU2_2)];
     let style_layers = [LayerWeight::new(RELU1_2), LayerWeight { layer: RELU2_2.into(), weight: 0.5 }];
@@ -80,6 +81,14 @@ fn the_report_reproduces_the_models_training_loss() {
         let counts: Vec<u64> =
             row["gatys"].as_array().unwrap().iter().map(|g| g["iterations"].as_u64().unwrap()).collect();
         assert_eq!(counts, [2, 4]);
+        // Style shares: the layers' parts of the style loss, as computed here.
+        let parts = tch::no_grad(|| loss.compute(&ck.net.forward_fast(&x), &x));
+        let shares = row["style_shares"].as_array().unwrap();
+        for ((got, layer), want) in shares.iter().zip([RELU1_2, RELU2_2]).zip(parts.style_shares()) {
+            assert_eq!(got[0], layer);
+            assert!((got[1].as_f64().unwrap() - want).abs() < 1e-5, "{name} {layer}: {got} vs {want}");
+        }
+        assert!(row["style_strength"].as_f64().unwrap() < 1.0);
         let ratio = row["gatys"][1]["ratio"].as_f64().unwrap();
         assert!((ratio - got / row["gatys"][1]["loss"]["total"].as_f64().unwrap()).abs() < 1e-9);
     }
@@ -87,6 +96,8 @@ fn the_report_reproduces_the_models_training_loss() {
     let sheet = image::open(out.join("sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (4 * 36 + 4, 5 * 36 + 4));
     assert!(ran.stderr.contains("mean") && ran.stderr.contains("border detail"), "{}", ran.stderr);
+    // The fixture's VGG16 stops after relu2_2: the yardstick measures the layers it has.
+    assert_eq!(report["yardstick_layers"], serde_json::json!([RELU1_2, RELU2_2]));
 }
 
 #[test]

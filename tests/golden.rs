@@ -40,6 +40,16 @@ fn transformer_net_matches_pytorch() {
 /// The golden loss of make_golden.py: VGG16 filled by `fill()`, content relu2_2, four style
 /// layers, arbitrary global weights; in the `conv` input convention.
 fn golden_loss(g: &std::collections::HashMap<String, tch::Tensor>, conv: Preprocessing) -> PerceptualLoss {
+    golden_loss_with(g, conv, LossWeights { content: 2.0, style: 30.0, tv: 1e-3 }, &[1.0])
+}
+
+/// [`golden_loss`] with other global weights and style scales.
+fn golden_loss_with(
+    g: &std::collections::HashMap<String, tch::Tensor>,
+    conv: Preprocessing,
+    weights: LossWeights,
+    style_scales: &[f64],
+) -> PerceptualLoss {
     let content = [LayerWeight::new(RELU2_2)];
     let style = [
         LayerWeight { layer: RELU1_2.into(), weight: 1.0 },
@@ -47,11 +57,11 @@ fn golden_loss(g: &std::collections::HashMap<String, tch::Tensor>, conv: Preproc
         LayerWeight { layer: RELU3_3.into(), weight: 2.0 },
         LayerWeight { layer: RELU4_3.into(), weight: 1.0 },
     ];
-    let weights = LossWeights { content: 2.0, style: 30.0, tv: 1e-3 };
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: conv };
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: conv, ..Default::default() };
     let net = LossNetwork::new(Device::Cpu, &cfg, &PerceptualLoss::required_taps(&content, &style)).unwrap();
     fill_var_store(net.var_store());
-    PerceptualLoss::new(net, &content, &style, weights, &g["style"]).unwrap()
+    let styles = [(g["style"].shallow_clone(), 1.0)];
+    PerceptualLoss::blended(net, &content, &style, weights, &styles, style_scales).unwrap()
 }
 
 fn assert_parts(parts: &LossParts, g: &std::collections::HashMap<String, tch::Tensor>, what: &str) {
@@ -100,4 +110,33 @@ fn loss_gradient_matches_pytorch_plain_and_checkpointed() {
         let e = rel_err(&y.grad(), want);
         assert!(e < TOL, "{conv} checkpointed backward: relative error {e:e}");
     }
+}
+
+/// The multi-scale style loss (scales 1 and ½: the images area-downscaled before VGG, the
+/// style term the mean over the scales) and its gradient, plain and checkpointed. [2, 3, 24,
+/// 24] → [2, 3, 12, 12] at ½; the style image [1, 3, 28, 20] → [1, 3, 14, 10].
+#[test]
+fn multiscale_style_loss_matches_pytorch() {
+    let g = read_tensors(&golden("losses.safetensors"));
+    let style_only = LossWeights { content: 0.0, style: 30.0, tv: 0.0 };
+    let loss = golden_loss_with(&g, Preprocessing::Torchvision, style_only, &[1.0, 0.5]);
+    let targets = loss.content_targets(&g["x"]);
+    let y = g["y"].detach().set_requires_grad(true);
+    let parts = loss.compute_with_targets(&y, &targets);
+    let e = rel_err(&parts.style.reshape([1]), &g["multiscale_style"]);
+    assert!(e < TOL, "multi-scale style: relative error {e:e}");
+    parts.total.backward();
+    let e = rel_err(&y.grad(), &g["multiscale_style_grad_y"]);
+    assert!(e < TOL, "multi-scale plain backward: relative error {e:e}");
+    let y = g["y"].detach().set_requires_grad(true);
+    let parts = loss.backward_checkpointed(&y, &targets);
+    let e = rel_err(&parts.style.reshape([1]), &g["multiscale_style"]);
+    assert!(e < TOL, "multi-scale checkpointed style: relative error {e:e}");
+    let e = rel_err(&y.grad(), &g["multiscale_style_grad_y"]);
+    assert!(e < TOL, "multi-scale checkpointed backward: relative error {e:e}");
+    // The per-layer parts add up to the style term.
+    let layers: f64 = parts.style_layers.iter().map(|t| f64::try_from(t).unwrap()).sum();
+    let style = f64::try_from(&parts.style).unwrap();
+    assert!((layers - style).abs() <= 1e-5 * style, "layers {layers} vs style {style}");
+    assert!((parts.style_shares().iter().sum::<f64>() - 1.0).abs() < 1e-9);
 }

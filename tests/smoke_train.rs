@@ -17,7 +17,8 @@ fn loss_falls_over_twenty_steps() {
     let vgg = dir.path().join("vgg16.safetensors");
     write_random_vgg(&vgg, VggArch::Vgg16, RELU2_2);
     tch::manual_seed(0);
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+    let cfg =
+        LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision, ..Default::default() };
     let content = [LayerWeight::new(RELU2_2)];
     let style = [LayerWeight::new(RELU1_2), LayerWeight::new(RELU2_2)];
     let net = LossNetwork::load(&vgg, &cfg, &PerceptualLoss::required_taps(&content, &style), Device::Cpu).unwrap();

@@ -15,7 +15,7 @@ fn a_file_that_stops_after_the_deepest_tap_loads() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("vgg19_to_relu3_4.safetensors");
     write_random_vgg(&p, VggArch::Vgg19, RELU3_4);
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe };
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe, ..Default::default() };
     let net = LossNetwork::load(&p, &cfg, &taps(&[RELU2_2, RELU3_4]), Device::Cpu).unwrap();
     let f = tch::no_grad(|| net.forward(&(Tensor::rand([1, 3, 32, 32], (Kind::Float, Device::Cpu)) * 255.0)));
     assert_eq!(f[1].size(), [1, 256, 8, 8]);
@@ -26,7 +26,8 @@ fn a_missing_layer_names_the_tensors_and_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("vgg16_to_relu2_2.safetensors");
     write_random_vgg(&p, VggArch::Vgg16, RELU2_2);
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+    let cfg =
+        LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision, ..Default::default() };
     let err = LossNetwork::load(&p, &cfg, &taps(&[RELU3_3]), Device::Cpu).unwrap_err();
     let msg = err.to_string();
     // relu3_3 needs conv3_1..conv3_3 = features.10, .12, .14.
@@ -48,10 +49,11 @@ fn a_file_declaring_the_other_convention_is_refused() {
     };
     let meta = [("preprocessing".to_string(), "caffe".to_string())].into_iter().collect();
     faststyle::tensor_file::write(&p, &tensors, &meta, faststyle::StoreDtype::F32).unwrap();
-    let tv = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+    let tv =
+        LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision, ..Default::default() };
     let err = LossNetwork::load(&p, &tv, &taps(&[RELU2_2]), Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("vgg16_caffe.safetensors") && err.contains("declare caffe input"), "{err}");
-    let caffe = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Caffe };
+    let caffe = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Caffe, ..Default::default() };
     assert!(LossNetwork::load(&p, &caffe, &taps(&[RELU2_2]), Device::Cpu).is_ok());
 }
 
@@ -62,7 +64,7 @@ fn vgg16_weights_loaded_as_vgg19_fail_on_shape_or_missing() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("vgg16.safetensors");
     write_random_vgg(&p, VggArch::Vgg16, "relu4_3");
-    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe };
+    let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Caffe, ..Default::default() };
     let err = LossNetwork::load(&p, &cfg, &taps(&[RELU3_4]), Device::Cpu).unwrap_err();
     assert!(matches!(err, Error::ShapeMismatch { .. } | Error::MissingTensors { .. }), "{err}");
 }
@@ -73,7 +75,8 @@ fn vgg16_weights_loaded_as_vgg19_fail_on_shape_or_missing() {
 fn real_partial_vgg19_loads_and_prefers_its_own_convention() {
     let path = real_data("weights/vgg19-conv1_1-conv3_4.safetensors");
     // The file's metadata says "caffe-mode: BGR": the wrong convention is refused.
-    let tv = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Torchvision };
+    let tv =
+        LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: Preprocessing::Torchvision, ..Default::default() };
     let err = LossNetwork::load(&path, &tv, &taps(&[RELU3_4]), Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("declare caffe input") && err.contains("--preprocessing caffe"), "{err}");
 
@@ -83,7 +86,7 @@ fn real_partial_vgg19_loads_and_prefers_its_own_convention() {
     let mut acts = Vec::new();
     for conv in [Preprocessing::Caffe, Preprocessing::Torchvision] {
         // Bypass the metadata check to see what the wrong convention does to the features.
-        let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: conv };
+        let cfg = LossNetworkConfig { arch: VggArch::Vgg19, preprocessing: conv, ..Default::default() };
         let net = LossNetwork::new(Device::Cpu, &cfg, &taps(&[RELU3_4])).unwrap();
         file.load_into(net.var_store()).unwrap();
         let f = tch::no_grad(|| net.forward(&x)).remove(0);

@@ -17,7 +17,8 @@
 //! - [`fsutil`]: atomic writes (temp file + rename) and cleanup after a crash;
 //! - [`progress`]: the progress bar and the warnings printed above it;
 //! - [`color`]: output controls (strength, colour preservation);
-//! - [`lbfgs`]: L-BFGS with PyTorch's semantics, for optimisation-based style transfer.
+//! - [`lbfgs`]: L-BFGS with PyTorch's semantics, for optimisation-based style transfer;
+//! - [`quality`]: border-band figures and the fixed style-strength yardstick.
 //!
 //! Tensor conventions used throughout: images are `[N, 3, H, W]` `f32` RGB with values in
 //! 0–255 (not normalised); the loss network applies its own preprocessing.
@@ -32,6 +33,7 @@ pub mod image_io;
 pub mod lbfgs;
 pub mod loss;
 pub mod progress;
+pub mod quality;
 pub mod synthetic;
 pub mod tensor_file;
 pub mod transformer;
@@ -44,7 +46,7 @@ pub use error::{Error, Result};
 pub use loss::{LayerWeight, LossParts, LossValues, LossWeights, PerceptualLoss};
 pub use tensor_file::StoreDtype;
 pub use transformer::{TransformerConfig, TransformerNet};
-pub use vgg::{LossNetwork, LossNetworkConfig, Preprocessing, VggArch};
+pub use vgg::{LossNetwork, LossNetworkConfig, Preprocessing, VggArch, VggPadding};
 
 /// This crate's version, recorded in every checkpoint it writes.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

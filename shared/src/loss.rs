@@ -85,12 +85,15 @@ pub struct LossWeights {
 pub struct LossParts {
     /// `content_weight · Σ_l w_l MSE(F_l(ŷ), F_l(x))`.
     pub content: Tensor,
-    /// `style_weight · Σ_l w_l MSE(G_l(ŷ), G_l(style))`.
+    /// `style_weight · mean_s Σ_l w_l MSE(G_l(ŷ↓s), G_l(style↓s))` over the style scales `s`.
     pub style: Tensor,
     /// `tv_weight · TV(ŷ)`.
     pub tv: Tensor,
     /// The sum of the three: what is minimised.
     pub total: Tensor,
+    /// Each style layer's part of `style` (summed over the scales), in the order of the style
+    /// layers; they add up to `style`. Without a graph.
+    pub style_layers: Vec<Tensor>,
 }
 
 impl LossParts {
@@ -98,6 +101,15 @@ impl LossParts {
     pub fn values(&self) -> LossValues {
         let v = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
         LossValues { total: v(&self.total), content: v(&self.content), style: v(&self.style), tv: v(&self.tv) }
+    }
+
+    /// Each style layer's share of the style loss (fractions summing to 1; all 0 when the
+    /// style loss is 0), in the order of the style layers: which layer's Grams the loss is
+    /// about (caffe-scale relu1_2 Grams can dwarf the deeper ones).
+    pub fn style_shares(&self) -> Vec<f64> {
+        let parts: Vec<f64> = self.style_layers.iter().map(|t| f64::try_from(t).unwrap_or(f64::NAN)).collect();
+        let sum: f64 = parts.iter().sum();
+        parts.iter().map(|p| if sum > 0.0 { p / sum } else { 0.0 }).collect()
     }
 }
 
@@ -129,7 +141,7 @@ impl LossValues {
 }
 
 /// The full training objective: a frozen [`LossNetwork`] tapped at the content and style
-/// layers, with the style image's Gram matrices computed once.
+/// layers, with the style image's Gram matrices computed once at each style scale.
 #[derive(Debug)]
 pub struct PerceptualLoss {
     net: LossNetwork,
@@ -137,8 +149,11 @@ pub struct PerceptualLoss {
     content: Vec<(usize, f64)>,
     /// `(tap position, layer weight)` of the style layers.
     style: Vec<(usize, f64)>,
-    /// `[1, C_l, C_l]` Gram matrix of the style image at each style layer.
-    style_grams: Vec<Tensor>,
+    /// The style scales (fractions of the image size, `(0, 1]`).
+    style_scales: Vec<f64>,
+    /// `[scale][style layer]`: `[1, C_l, C_l]` Gram matrix of the style image downscaled by the
+    /// scale, at each style layer.
+    style_grams: Vec<Vec<Tensor>>,
     weights: LossWeights,
 }
 
@@ -156,7 +171,7 @@ impl PerceptualLoss {
     }
 
     /// Builds the objective and computes the style targets from `style_image`
-    /// (`[1, 3, H, W]` RGB 0–255, any size).
+    /// (`[1, 3, H, W]` RGB 0–255, any size), at the image's own scale only.
     ///
     /// # Errors
     /// [`Error::Config`] when there are no content or no style layers, a layer is not one
@@ -168,28 +183,42 @@ impl PerceptualLoss {
         weights: LossWeights,
         style_image: &Tensor,
     ) -> Result<Self> {
-        Self::blended(net, content, style, weights, &[(style_image.shallow_clone(), 1.0)])
+        Self::blended(net, content, style, weights, &[(style_image.shallow_clone(), 1.0)], &[1.0])
     }
 
-    /// Like [`PerceptualLoss::new`] with several style images: each style layer's target
-    /// is `Σᵢ wᵢ G(styleᵢ) / Σᵢ wᵢ`, the Gram matrices blended with the weights normalised
-    /// to sum 1 (jcjohnson/neural-style's `-style_blend_weights`).
+    /// Like [`PerceptualLoss::new`] with several style images and style scales.
+    ///
+    /// Each style layer's target is `Σᵢ wᵢ G(styleᵢ) / Σᵢ wᵢ`, the Gram matrices blended with
+    /// the weights normalised to sum 1 (jcjohnson/neural-style's `-style_blend_weights`).
+    ///
+    /// `style_scales` (each in `(0, 1]`, e.g. `[1.0, 0.5]`): the **multi-scale style loss**.
+    /// At scale `s` the stylised image and the style images are downscaled to `s×` their size
+    /// (area averaging: adaptive average pooling, 2×2 means at ½) before the loss network, so
+    /// a layer's 3×3 receptive field covers structures `1/s` times larger: bigger strokes from
+    /// a shallow loss network. The style loss is the mean over the scales. `[1.0]` is the
+    /// single-scale loss of Johnson et al.
     ///
     /// # Errors
-    /// As [`PerceptualLoss::new`]; also no style image, or blend weights that are negative,
-    /// not finite, or all zero.
+    /// As [`PerceptualLoss::new`]; also no style image, blend weights that are negative,
+    /// not finite, or all zero, and no style scale or one outside `(0, 1]`.
     pub fn blended(
         net: LossNetwork,
         content: &[LayerWeight],
         style: &[LayerWeight],
         weights: LossWeights,
         styles: &[(Tensor, f64)],
+        style_scales: &[f64],
     ) -> Result<Self> {
         let blend_sum: f64 = styles.iter().map(|s| s.1).sum();
         if styles.is_empty() || styles.iter().any(|s| !s.1.is_finite() || s.1 < 0.0) || blend_sum <= 0.0 {
             return Err(Error::Config(format!(
                 "style blend weights must be finite, ≥ 0 and not all 0, one per style image; got {:?}",
                 styles.iter().map(|s| s.1).collect::<Vec<_>>()
+            )));
+        }
+        if style_scales.is_empty() || style_scales.iter().any(|s| !(s.is_finite() && *s > 0.0 && *s <= 1.0)) {
+            return Err(Error::Config(format!(
+                "style scales must be fractions of the image size in (0, 1], at least one; got {style_scales:?}"
             )));
         }
         for (what, w) in [("content", weights.content), ("style", weights.style), ("tv", weights.tv)] {
@@ -217,19 +246,25 @@ impl PerceptualLoss {
         let style = style.iter().map(position).collect::<Result<Vec<_>>>()?;
         let style_positions: Vec<usize> = style.iter().map(|s| s.0).collect();
         let style_grams = tch::no_grad(|| {
-            let mut blended: Vec<Tensor> = Vec::new();
-            for (image, w) in styles {
-                let image = image.to_device(net.var_store().device()).to_kind(Kind::Float);
-                let grams = net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect::<Vec<_>>();
-                let share = w / blend_sum;
-                blended = match blended.is_empty() {
-                    true => grams.into_iter().map(|g| g * share).collect(),
-                    false => blended.iter().zip(grams).map(|(b, g)| b + g * share).collect(),
-                };
-            }
-            blended
+            style_scales
+                .iter()
+                .map(|&scale| {
+                    let mut blended: Vec<Tensor> = Vec::new();
+                    for (image, w) in styles {
+                        let image = downscale(&image.to_device(net.var_store().device()).to_kind(Kind::Float), scale);
+                        let grams =
+                            net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect::<Vec<_>>();
+                        let share = w / blend_sum;
+                        blended = match blended.is_empty() {
+                            true => grams.into_iter().map(|g| g * share).collect(),
+                            false => blended.iter().zip(grams).map(|(b, g)| b + g * share).collect(),
+                        };
+                    }
+                    blended
+                })
+                .collect()
         });
-        Ok(PerceptualLoss { net, content, style, style_grams, weights })
+        Ok(PerceptualLoss { net, content, style, style_scales: style_scales.to_vec(), style_grams, weights })
     }
 
     /// The loss network.
@@ -259,13 +294,10 @@ impl PerceptualLoss {
         let fy = self.net.forward_taps(y, &all);
         let mut terms = Terms::default();
         for (pos, f) in fy.iter().enumerate() {
-            self.terms_at(pos, f, fx, &mut terms);
+            self.terms_at(pos, f, Some(fx), self.full_scale(), &mut terms);
         }
-        let content = sum(terms.content) * self.weights.content;
-        let style = sum(terms.style) * self.weights.style;
-        let tv = tv_loss(y) * self.weights.tv;
-        let total = &content + &style + &tv;
-        LossParts { content, style, tv, total }
+        self.downscaled_style_terms(y, &mut terms);
+        self.parts(terms, tv_loss(y) * self.weights.tv)
     }
 
     /// What [`PerceptualLoss::compute_with_targets`] followed by `total.backward()` does (the
@@ -277,7 +309,9 @@ impl PerceptualLoss {
     /// `⟨output, ∂L/∂output⟩` from the segments above it, which gives `∂L/∂input`. Peak memory
     /// is one segment's graph instead of the whole trunk's (at 2048² the first VGG block alone
     /// holds about 2.5 GB of the trunk's 5), for one extra forward pass of all but the
-    /// deepest segment. Returns the loss parts without a graph.
+    /// deepest segment. Downscaled style passes (style scales below 1) are back-propagated
+    /// whole: they are at most a quarter of the full-size one. Returns the loss parts without
+    /// a graph.
     pub fn backward_checkpointed(&self, y: &Tensor, fx: &[Tensor]) -> LossParts {
         let segments = self.net.segments();
         let tap_indices = self.net.tap_indices();
@@ -303,16 +337,10 @@ impl PerceptualLoss {
             let mut here = Terms::default();
             let out = self.net.run_layers(input.shallow_clone(), seg.clone(), &mut |index, f| {
                 for pos in tap_indices.iter().enumerate().filter(|t| *t.1 == index).map(|t| t.0) {
-                    self.terms_at(pos, f, fx, &mut here);
+                    self.terms_at(pos, f, Some(fx), self.full_scale(), &mut here);
                 }
             });
-            let mut surrogate = Tensor::zeros([], (Kind::Float, y.device()));
-            for t in &here.content {
-                surrogate += t * self.weights.content;
-            }
-            for t in &here.style {
-                surrogate += t * self.weights.style;
-            }
+            let mut surrogate = self.weighted(&here);
             if let Some(g) = grad_out.take() {
                 surrogate += (out * g).sum(Kind::Float);
             }
@@ -324,39 +352,109 @@ impl PerceptualLoss {
             } else {
                 grad_out = Tensor::run_backward(&[surrogate], &[&input], false, false).pop();
             }
-            terms.content.extend(here.content.iter().map(Tensor::detach));
-            terms.style.extend(here.style.iter().map(Tensor::detach));
+            terms.extend_detached(here);
         }
-        let content = sum(terms.content) * self.weights.content;
-        let style = sum(terms.style) * self.weights.style;
-        let tv = tv.expect("the first segment is always run");
-        let total = &content + &style + &tv;
-        LossParts { content, style, tv, total }
+        let mut small = Terms::default();
+        self.downscaled_style_terms(y, &mut small);
+        if !small.style.is_empty() {
+            self.weighted(&small).backward();
+            terms.extend_detached(small);
+        }
+        self.parts(terms, tv.expect("the first segment is always run"))
     }
 
-    /// Pushes the layer-weighted content and style terms of the tap at position `pos` (its
-    /// activations `f`, `[N, C, H, W]`) onto `terms`. `fx`: the content targets, one per
-    /// content layer.
-    fn terms_at(&self, pos: usize, f: &Tensor, fx: &[Tensor], terms: &mut Terms) {
-        for ((p, w), target) in self.content.iter().zip(fx) {
+    /// The position of scale 1 among the style scales, if there.
+    fn full_scale(&self) -> Option<usize> {
+        self.style_scales.iter().position(|&s| s == 1.0)
+    }
+
+    /// Pushes the layer-weighted loss terms of the tap at position `pos` (its activations
+    /// `f`, `[N, C, H, W]`) onto `terms`: content terms when `fx` (the content targets, one per
+    /// content layer) is given, style terms against the Grams of style scale `scale` when
+    /// given (divided by the number of scales: the style loss is their mean).
+    fn terms_at(&self, pos: usize, f: &Tensor, fx: Option<&[Tensor]>, scale: Option<usize>, terms: &mut Terms) {
+        for ((p, w), target) in self.content.iter().zip(fx.unwrap_or_default()) {
             if *p == pos {
                 terms.content.push(mse(f, target) * *w);
             }
         }
-        for ((p, w), target) in self.style.iter().zip(&self.style_grams) {
+        let Some(scale) = scale else { return };
+        let per_scale = 1.0 / self.style_scales.len() as f64;
+        for (j, ((p, w), target)) in self.style.iter().zip(&self.style_grams[scale]).enumerate() {
             if *p == pos {
                 let (n, c1, c2) = (f.size()[0], target.size()[1], target.size()[2]);
-                terms.style.push(mse(&gram_matrix(f), &target.expand([n, c1, c2], false)) * *w);
+                terms.style.push((j, mse(&gram_matrix(f), &target.expand([n, c1, c2], false)) * (*w * per_scale)));
             }
         }
     }
+
+    /// The style terms of the style scales below 1: `y` downscaled, through the loss
+    /// network down to the deepest style layer.
+    fn downscaled_style_terms(&self, y: &Tensor, terms: &mut Terms) {
+        let mut positions: Vec<usize> = self.style.iter().map(|s| s.0).collect();
+        positions.sort_unstable();
+        positions.dedup();
+        for (scale, &s) in self.style_scales.iter().enumerate().filter(|s| *s.1 != 1.0) {
+            let f = self.net.forward_taps(&downscale(y, s), &positions);
+            for (pos, f) in positions.iter().zip(&f) {
+                self.terms_at(*pos, f, None, Some(scale), terms);
+            }
+        }
+    }
+
+    /// `content_weight · Σ content + style_weight · Σ style` of `terms` (0 when empty).
+    fn weighted(&self, terms: &Terms) -> Tensor {
+        let device = self.net.var_store().device();
+        let mut total = Tensor::zeros([], (Kind::Float, device));
+        for t in &terms.content {
+            total += t * self.weights.content;
+        }
+        for (_, t) in &terms.style {
+            total += t * self.weights.style;
+        }
+        total
+    }
+
+    /// The loss parts from all the terms of a batch and its weighted TV term.
+    fn parts(&self, terms: Terms, tv: Tensor) -> LossParts {
+        let style_layers = (0..self.style.len())
+            .map(|j| {
+                let mine = terms.style.iter().filter(|t| t.0 == j).map(|t| t.1.detach()).collect();
+                sum(mine).detach() * self.weights.style
+            })
+            .collect();
+        let content = sum(terms.content) * self.weights.content;
+        let style = sum(terms.style.into_iter().map(|t| t.1).collect()) * self.weights.style;
+        let total = &content + &style + &tv;
+        LossParts { content, style, tv, total, style_layers }
+    }
 }
 
-/// Layer-weighted content and style loss terms (scalars), before the global weights.
+/// Layer-weighted content terms and `(style layer, term)` style terms (scalars), before the
+/// global weights.
 #[derive(Default)]
 struct Terms {
     content: Vec<Tensor>,
-    style: Vec<Tensor>,
+    style: Vec<(usize, Tensor)>,
+}
+
+impl Terms {
+    /// Appends `other`'s terms without their graphs.
+    fn extend_detached(&mut self, other: Terms) {
+        self.content.extend(other.content.iter().map(Tensor::detach));
+        self.style.extend(other.style.into_iter().map(|(j, t)| (j, t.detach())));
+    }
+}
+
+/// `[N, C, H, W]` images downscaled to `scale×` their size (rounded, at least 1 px) by area
+/// averaging (adaptive average pooling: exact 2×2 means at ½); unchanged at 1.
+pub(crate) fn downscale(images: &Tensor, scale: f64) -> Tensor {
+    if scale == 1.0 {
+        return images.shallow_clone();
+    }
+    let (_, _, h, w) = images.size4().expect("downscale takes [N, C, H, W] images");
+    let side = |v: i64| ((v as f64 * scale).round() as i64).max(1);
+    images.adaptive_avg_pool2d([side(h), side(w)])
 }
 
 /// Sum of scalar tensors (at least one: every loss has a content and a style layer).

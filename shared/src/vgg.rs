@@ -35,11 +35,12 @@ const BLOCK_CHANNELS: [i64; 5] = [64, 128, 256, 512, 512];
 
 /// Which VGG: the number of 3×3 convs per block is 2-2-3-3-3 (VGG16) or 2-2-4-4-4 (VGG19).
 /// Written `vgg16` / `vgg19` in configs, on the command line and in messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString, VariantNames)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString, VariantNames)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum VggArch {
     /// VGG16 (configuration D).
+    #[default]
     Vgg16,
     /// VGG19 (configuration E).
     Vgg19,
@@ -114,12 +115,13 @@ pub enum VggOp {
 
 /// How images are turned into VGG input; it must match how the weights were trained.
 /// Written `torchvision` / `caffe`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Display, EnumString, VariantNames)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString, VariantNames)]
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase", ascii_case_insensitive)]
 pub enum Preprocessing {
     /// torchvision's ImageNet models (PE): RGB, `x/255`, then `(x − mean) / std` with mean
     /// `[0.485, 0.456, 0.406]` and std `[0.229, 0.224, 0.225]`.
+    #[default]
     Torchvision,
     /// The original Caffe VGG (JJ, and VGG weights converted from Caffe): BGR, 0–255, minus the
     /// BGR mean `[103.939, 116.779, 123.68]`, no std.
@@ -151,14 +153,34 @@ impl Preprocessing {
     }
 }
 
-/// Which VGG and which input convention; recorded in checkpoints as the loss network used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How the loss network's 3×3 convolutions pad their input by one pixel. Written `zeros` /
+/// `reflect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, Display, EnumString, VariantNames)]
+#[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase", ascii_case_insensitive)]
+pub enum VggPadding {
+    /// Zero padding, as VGG was trained (Simonyan & Zisserman 2015) and every reference loss
+    /// network runs. Near the image edge the activations see a black frame, so a loss on them
+    /// scores the edge differently from the interior.
+    #[default]
+    Zeros,
+    /// Reflection padding (`reflection_pad2d` then an unpadded conv): the edge looks like the
+    /// interior to the loss, so it neither rewards nor punishes a band along the border.
+    Reflect,
+}
+
+/// Which VGG, which input convention and which padding; recorded in checkpoints as the loss
+/// network used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LossNetworkConfig {
-    /// VGG16 or VGG19.
+    /// VGG16 or VGG19. Default: VGG16.
     pub arch: VggArch,
-    /// The input convention of the weights file.
+    /// The input convention of the weights file. Default: torchvision.
     pub preprocessing: Preprocessing,
+    /// Padding of the convolutions. Default (and for configs that predate the field): zeros.
+    #[serde(default)]
+    pub padding: VggPadding,
 }
 
 /// A frozen VGG trunk, built up to its deepest tap, that returns the activations of the
@@ -206,7 +228,13 @@ impl LossNetwork {
                         c_in,
                         c_out,
                         3,
-                        nn::ConvConfig { padding: 1, ..Default::default() },
+                        nn::ConvConfig {
+                            padding: match cfg.padding {
+                                VggPadding::Zeros => 1,
+                                VggPadding::Reflect => 0,
+                            },
+                            ..Default::default()
+                        },
                     )),
                     _ => None,
                 };
@@ -308,7 +336,10 @@ impl LossNetwork {
     ) -> Tensor {
         for (layer, conv) in &self.layers[layers] {
             x = match (layer.op, conv) {
-                (VggOp::Conv { .. }, Some(conv)) => conv.forward(&x),
+                (VggOp::Conv { .. }, Some(conv)) => match self.cfg.padding {
+                    VggPadding::Zeros => conv.forward(&x),
+                    VggPadding::Reflect => conv.forward(&x.reflection_pad2d([1, 1, 1, 1])),
+                },
                 (VggOp::Relu, _) => x.relu(),
                 (VggOp::MaxPool, _) => x.max_pool2d([2, 2], [2, 2], [0, 0], [1, 1], false),
                 (VggOp::Conv { .. }, None) => unreachable!("conv layers are built with a module"),
@@ -453,7 +484,8 @@ mod tests {
 
     #[test]
     fn builds_only_to_deepest_tap_and_shapes() {
-        let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+        let cfg =
+            LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision, ..Default::default() };
         let taps = vec![RELU2_2.to_string(), RELU1_2.to_string()];
         let net = LossNetwork::new(Device::Cpu, &cfg, &taps).unwrap();
         // conv1_1, conv1_2, conv2_1, conv2_2: 4 convs × (weight, bias).
@@ -462,6 +494,39 @@ mod tests {
         let f = tch::no_grad(|| net.forward(&x));
         assert_eq!(f[0].size(), [2, 128, 8, 10]); // relu2_2 after one pool
         assert_eq!(f[1].size(), [2, 64, 16, 20]); // relu1_2
+    }
+
+    /// The border fix at its source: a flat image must look the same to the loss network at
+    /// the edge as inside, or the loss scores (and Gatys and training paint) a band along the
+    /// border. With reflection padding every activation of a flat image is flat; with VGG's
+    /// zero padding (the old behaviour) the outer ring of each tap differs from the interior.
+    #[test]
+    fn reflect_padding_sees_a_flat_image_as_flat_at_the_border() {
+        let taps = [RELU1_2, RELU2_2, RELU3_3].map(String::from);
+        // Max |activation − interior value| over the outer 2-pixel ring, relative to the
+        // interior value's magnitude, worst over the taps.
+        let border_deviation = |padding: VggPadding| {
+            tch::manual_seed(11);
+            let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Caffe, padding };
+            let net = LossNetwork::new(Device::Cpu, &cfg, &taps).unwrap();
+            // [1, 3, 32, 32] flat colour → relu1_2 32², relu2_2 16², relu3_3 8².
+            let flat = Tensor::from_slice(&[180.0f32, 90.0, 40.0]).view([1, 3, 1, 1]).expand([1, 3, 32, 32], false);
+            let f = tch::no_grad(|| net.forward(&flat));
+            f.iter()
+                .map(|a| {
+                    let (h, w) = (a.size()[2], a.size()[3]);
+                    let inside = a.narrow(2, h / 2, 1).narrow(3, w / 2, 1);
+                    let ring = (a - &inside).abs().amax([1], false);
+                    let mask = Tensor::ones([h, w], (Kind::Float, Device::Cpu));
+                    let _ = mask.narrow(0, 2, h - 4).narrow(1, 2, w - 4).fill_(0.0);
+                    let worst = f64::try_from((ring * mask).max()).unwrap();
+                    worst / f64::try_from(inside.abs().max()).unwrap().max(1e-6)
+                })
+                .fold(0.0, f64::max)
+        };
+        let (zeros, reflect) = (border_deviation(VggPadding::Zeros), border_deviation(VggPadding::Reflect));
+        assert!(zeros > 0.1, "zero padding makes the border differ: {zeros}");
+        assert!(reflect < 1e-5, "reflection padding must keep a flat image flat to the edge: {reflect}");
     }
 
     #[test]

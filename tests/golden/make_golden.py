@@ -103,6 +103,25 @@ for conv in ["torchvision", "caffe"]:
             + TVW * tv(yg)
         )
         (out[f"{conv}_grad_y"],) = torch.autograd.grad(total, yg)
+# Multi-scale style loss, scales 1 and 1/2 (area downscaling), torchvision convention: the style
+# term is the mean over the scales; its gradient with respect to y.
+SCALES = [1.0, 0.5]
+
+
+def down(t, s):
+    h, w = t.shape[-2:]
+    return t if s == 1.0 else F.adaptive_avg_pool2d(t, (max(1, round(h * s)), max(1, round(w * s))))
+
+
+with torch.enable_grad():
+    yg = y.clone().requires_grad_(True)
+    style_ms = sum(
+        w * F.mse_loss(gram(vgg(down(yg, s), "torchvision")[l]), gram(vgg(down(style, s), "torchvision")[l]).expand(2, -1, -1))
+        for s in SCALES
+        for l, w in STYLE_LAYER_WEIGHTS.items()
+    ) / len(SCALES)
+    out["multiscale_style"] = (SW * style_ms).reshape(1).detach()
+    (out["multiscale_style_grad_y"],) = torch.autograd.grad(SW * style_ms, yg)
 save_file(out, os.path.join(HERE, "losses.safetensors"))
 
 # --- L-BFGS (torch.optim.LBFGS) ---------------------------------------------------------

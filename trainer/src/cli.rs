@@ -8,7 +8,7 @@ use crate::optimize::{Checkpointing, Init, OptimizeOptions, Optimizer};
 use clap::{Parser, Subcommand};
 use faststyle::choice::Choice;
 use faststyle::lbfgs::LineSearch;
-use faststyle::{DeviceChoice, LayerWeight, Precision, Preprocessing, VggArch};
+use faststyle::{DeviceChoice, LayerWeight, Precision, Preprocessing, VggArch, VggPadding};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -345,6 +345,10 @@ pub struct ObjectiveFlags {
     /// Total-variation loss weight [config: tv_weight]
     #[arg(long)]
     pub tv_weight: Option<f64>,
+    /// Style scales, fractions of the image size in (0, 1], e.g. 1,0.5 for a multi-scale
+    /// style loss (bigger strokes) [config: style_loss_scales]
+    #[arg(long, value_name = "S,…", value_delimiter = ',')]
+    pub style_loss_scales: Option<Vec<f64>>,
     /// Content layers as layer[:weight],… e.g. relu2_2 [config: content_layers]
     #[arg(long, value_name = "LAYERS", value_parser = parse_layers)]
     pub content_layers: Option<LayerList>,
@@ -368,6 +372,10 @@ pub struct LossNetworkFlags {
     /// Input convention of the VGG weights [config: loss_network.preprocessing]
     #[arg(long, value_name = "CONV", value_parser = Choice::<Preprocessing>::new())]
     pub preprocessing: Option<Preprocessing>,
+    /// Padding of the VGG convolutions: zeros (as trained) or reflect (no border band)
+    /// [config: loss_network.padding]
+    #[arg(long = "vgg-padding", value_name = "PAD", value_parser = Choice::<VggPadding>::new())]
+    pub padding: Option<VggPadding>,
 }
 
 /// Flags of the `model` config object.
@@ -473,10 +481,12 @@ mod tests {
                 loss_network: LossNetworkFlags {
                     arch: Some(VggArch::Vgg19),
                     preprocessing: Some(Preprocessing::Caffe),
+                    padding: Some(VggPadding::Reflect),
                 },
                 content_weight: Some(1.0),
                 style_weight: Some(1.0),
                 tv_weight: Some(1.0),
+                style_loss_scales: Some(vec![0.5]),
                 content_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
                 style_layers: Some(LayerList(vec![LayerWeight::new("relu1_2")])),
                 device: Some(DeviceChoice::Cpu),

@@ -9,26 +9,27 @@
 //! - the ratio model / Gatys@k and the Gatys-equivalent iteration count (the k at which
 //!   Gatys' total equals the model's, interpolated linearly in log-loss between listed ks);
 //! - border artifacts of the model's output: the outer [`BORDER_BAND`] px band against the
-//!   band just inside it, in detail energy (mean |Laplacian| of luma) and saturation.
+//!   band just inside it, in detail energy (mean |Laplacian| of luma) and saturation;
+//! - the style strength of the model's output on the fixed [`StyleYardstick`], and each style
+//!   layer's share of the model's style loss.
 //!
 //! It prints a table and writes `report.json` and `sheet.png` (photo | model | Gatys@k per
 //! row) to the report folder.
 
 use crate::config::TrainConfig;
+use crate::metrics::describe_shares;
 use crate::objective;
 use crate::optimize::{self, Init, Schedule};
 use crate::previews::contact_sheet;
 use anyhow::{bail, Context, Result};
 use faststyle::image_io::{self, ImageListing};
 use faststyle::progress::Console;
+use faststyle::quality::{border_figures, Border, StyleYardstick, BORDER_BAND};
 use faststyle::{Checkpoint, LossParts, LossValues, Precision};
 use image::RgbImage;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use tch::Tensor;
-
-/// Width of the border band whose artifacts are measured, pixels.
-pub const BORDER_BAND: u32 = 6;
 
 /// What to evaluate.
 #[derive(Debug, Clone)]
@@ -47,15 +48,6 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// Seed of Gatys' starting noise.
     pub seed: u64,
-}
-
-/// Border figures of one image: outer band over the band just inside it.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
-pub struct Border {
-    /// Mean |Laplacian of luma| in the outer band / in the inner band.
-    pub detail_ratio: f64,
-    /// Mean saturation ((max − min) / max of RGB) in the outer band / in the inner band.
-    pub saturation_ratio: f64,
 }
 
 /// Gatys' loss after `iterations` L-BFGS iterations.
@@ -85,6 +77,11 @@ pub struct Row {
     pub gatys_equivalent_note: Option<String>,
     /// Border artifacts of the model's output.
     pub border: Border,
+    /// Style strength of the model's output, `1 − S(output)/S(photo)` on the fixed
+    /// [`StyleYardstick`].
+    pub style_strength: f64,
+    /// Each style layer's share of the model's style loss, `(layer, fraction)`.
+    pub style_shares: Vec<(String, f64)>,
 }
 
 /// `report.json`.
@@ -96,6 +93,8 @@ pub struct Report {
     pub style_image: Option<PathBuf>,
     /// Crop side, pixels.
     pub size: u32,
+    /// The VGG layers of the style-strength yardstick.
+    pub yardstick_layers: Vec<String>,
     /// Per photo, in name order.
     pub images: Vec<Row>,
     /// Means over the photos (ratios of means).
@@ -120,43 +119,6 @@ fn equivalent_iterations(curve: &[(usize, f64)], target: f64) -> Result<f64, Str
         }
     }
     Err("not monotone".into())
-}
-
-/// The detail and saturation figures of the outer `band` px against the next `band` px in.
-pub fn border_figures(img: &RgbImage, band: u32) -> Border {
-    let (w, h) = img.dimensions();
-    let luma = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y).0;
-        0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
-    };
-    let saturation = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y).0;
-        let (max, min) = (p.iter().max().copied().unwrap_or(0) as f64, p.iter().min().copied().unwrap_or(0) as f64);
-        if max > 0.0 {
-            (max - min) / max
-        } else {
-            0.0
-        }
-    };
-    // Ring index of a pixel: its distance to the nearest edge.
-    let ring = |x: u32, y: u32| x.min(y).min(w - 1 - x).min(h - 1 - y);
-    let (mut sums, mut counts) = ([[0f64; 2]; 2], [0f64; 2]);
-    for y in 1..h.saturating_sub(1) {
-        for x in 1..w.saturating_sub(1) {
-            let which = match ring(x, y) {
-                r if r < band => 0,
-                r if r < 2 * band => 1,
-                _ => continue,
-            };
-            let lap = 4.0 * luma(x, y) - luma(x - 1, y) - luma(x + 1, y) - luma(x, y - 1) - luma(x, y + 1);
-            sums[which][0] += lap.abs();
-            sums[which][1] += saturation(x, y);
-            counts[which] += 1.0;
-        }
-    }
-    let mean = |b: usize, k: usize| sums[b][k] / counts[b].max(1.0);
-    let ratio = |k: usize| if mean(1, k) > 0.0 { mean(0, k) / mean(1, k) } else { f64::NAN };
-    Border { detail_ratio: ratio(0), saturation_ratio: ratio(1) }
 }
 
 /// Evaluates the model as `opts` says and writes the report; returns it. `overrides` (JSON
@@ -186,6 +148,8 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
     let objective = objective::recipe_loss(&cfg.recipe, precision, device)
         .with_context(|| format!("rebuilding the training loss of {}", opts.model.display()))?;
+    let yardstick = yardstick(&cfg, device)?;
+    let style_layers: Vec<String> = cfg.recipe.style_layers.iter().map(|l| l.layer.clone()).collect();
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let mut rows = Vec::new();
     let mut sheet_rows = Vec::new();
@@ -201,8 +165,15 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         let x = image_io::image_to_tensor(&photo, device);
         let y = tch::no_grad(|| ck.net.forward_fast(&x));
         let targets = objective.content_targets(&x);
-        let model = tch::no_grad(|| objective.compute_with_targets(&y, &targets)).values();
         let styled = image_io::tensor_to_image(&y)?;
+        let model_parts = tch::no_grad(|| objective.compute_with_targets(&y, &targets));
+        let model = model_parts.values();
+        let shares = style_layers.iter().cloned().zip(model_parts.style_shares()).collect();
+        let measured = Measured {
+            border: border_figures(&styled, BORDER_BAND),
+            style_strength: yardstick.strength(&y, &x),
+            style_shares: shares,
+        };
         // Gatys from noise; evaluation j is the loss after j − 1 updates.
         tch::manual_seed(opts.seed as i64);
         let start = optimize::start_image(&Init::Noise, None, &x, device)?.detach().set_requires_grad(true);
@@ -220,7 +191,7 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         let gatys: Vec<GatysPoint> =
             at.iter().map(|(k, l, _)| GatysPoint { iterations: *k, loss: *l, ratio: model.total / l.total }).collect();
         let name = file.strip_prefix(&opts.content).unwrap_or(file).display().to_string();
-        let row = row(name, model, gatys, border_figures(&styled, BORDER_BAND));
+        let row = row(name, model, gatys, measured);
         eprintln!("{}", table_line(&row));
         let mut sheet = vec![photo, styled];
         sheet.extend(at.into_iter().filter_map(|(_, _, img)| img));
@@ -236,6 +207,7 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         model: opts.model.clone(),
         style_image: cfg.recipe.style_image.clone(),
         size: opts.size,
+        yardstick_layers: yardstick.layers_used().to_vec(),
         images: rows,
         mean,
     };
@@ -246,14 +218,42 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     Ok(report)
 }
 
+/// The style yardstick of a model: its VGG weights and convention, its painting.
+///
+/// # Errors
+/// The VGG weights or the painting cannot be loaded (named).
+fn yardstick(cfg: &TrainConfig, device: tch::Device) -> Result<StyleYardstick> {
+    let painting = cfg.recipe.style_image.as_deref().context("the training config names no style image")?;
+    let vgg = cfg.recipe.vgg_weights.as_deref().context("the training config names no VGG weights")?;
+    let img = image_io::read_rgb(painting)?;
+    Ok(StyleYardstick::new(vgg, &cfg.recipe.loss_network, &img, device)?)
+}
+
+/// The figures of a model's output besides its loss.
+struct Measured {
+    border: Border,
+    style_strength: f64,
+    style_shares: Vec<(String, f64)>,
+}
+
 /// A row with its equivalent iterations.
-fn row(image: String, model: LossValues, gatys: Vec<GatysPoint>, border: Border) -> Row {
+fn row(image: String, model: LossValues, gatys: Vec<GatysPoint>, measured: Measured) -> Row {
+    let Measured { border, style_strength, style_shares } = measured;
     let curve: Vec<(usize, f64)> = gatys.iter().map(|g| (g.iterations, g.loss.total)).collect();
     let (gatys_equivalent_iterations, gatys_equivalent_note) = match equivalent_iterations(&curve, model.total) {
         Ok(k) => (Some(k), None),
         Err(note) => (None, Some(note)),
     };
-    Row { image, model, gatys, gatys_equivalent_iterations, gatys_equivalent_note, border }
+    Row {
+        image,
+        model,
+        gatys,
+        gatys_equivalent_iterations,
+        gatys_equivalent_note,
+        border,
+        style_strength,
+        style_shares,
+    }
 }
 
 /// The mean row: mean losses and border figures, ratios of the means.
@@ -266,11 +266,16 @@ fn mean_row(rows: &[Row]) -> Row {
         })
         .collect();
     let n = rows.len() as f64;
+    let mean = |f: &dyn Fn(&Row) -> f64| rows.iter().map(f).sum::<f64>() / n;
     let border = Border {
-        detail_ratio: rows.iter().map(|r| r.border.detail_ratio).sum::<f64>() / n,
-        saturation_ratio: rows.iter().map(|r| r.border.saturation_ratio).sum::<f64>() / n,
+        detail_ratio: mean(&|r| r.border.detail_ratio),
+        saturation_ratio: mean(&|r| r.border.saturation_ratio),
     };
-    row("mean".into(), model, gatys, border)
+    let style_shares = (rows[0].style_shares.iter().enumerate())
+        .map(|(i, (layer, _))| (layer.clone(), mean(&|r| r.style_shares[i].1)))
+        .collect();
+    let measured = Measured { border, style_strength: mean(&|r| r.style_strength), style_shares };
+    row("mean".into(), model, gatys, measured)
 }
 
 /// One line of the printed table.
@@ -283,7 +288,7 @@ fn table_line(r: &Row) -> String {
         _ => "-".into(),
     };
     format!(
-        "{:<28} model {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e}) | gatys {} | ≈ {eq} iterations | border detail ×{:.2}, saturation ×{:.2}",
+        "{:<28} model {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e}) | gatys {} | ≈ {eq} iterations | border detail ×{:.2}, saturation ×{:.2} | style strength {:.3} | style shares {}",
         r.image,
         r.model.total,
         r.model.content,
@@ -291,7 +296,9 @@ fn table_line(r: &Row) -> String {
         r.model.tv,
         gatys.join(", "),
         r.border.detail_ratio,
-        r.border.saturation_ratio
+        r.border.saturation_ratio,
+        r.style_strength,
+        describe_shares(&r.style_shares)
     )
 }
 
@@ -313,25 +320,5 @@ mod tests {
         assert!((k - 37.5).abs() < 1e-9, "{k}");
         assert_eq!(equivalent_iterations(&curve, 200.0), Err("< 25".into()));
         assert_eq!(equivalent_iterations(&curve, 10.0), Err("> 100".into()));
-    }
-
-    #[test]
-    fn a_bright_striped_border_is_measured() {
-        // Flat olive inside (saturation 0.75); the outer 6 px alternate bright and dark red
-        // columns (saturation 1).
-        let img = RgbImage::from_fn(40, 30, |x, y| {
-            let edge = x.min(y).min(39 - x).min(29 - y) < BORDER_BAND;
-            match (edge, x % 2) {
-                (true, 0) => image::Rgb([255, 0, 0]),
-                (true, _) => image::Rgb([40, 0, 0]),
-                _ => image::Rgb([90, 120, 30]),
-            }
-        });
-        let b = border_figures(&img, BORDER_BAND);
-        // The inner band sees the stripes only along its outer edge.
-        assert!(b.detail_ratio > 3.0, "{b:?}");
-        assert!((b.saturation_ratio - 1.0 / 0.75).abs() < 0.02, "{b:?}");
-        let flat = border_figures(&RgbImage::from_pixel(40, 30, image::Rgb([90, 120, 30])), BORDER_BAND);
-        assert!((flat.saturation_ratio - 1.0).abs() < 1e-12, "{flat:?}");
     }
 }

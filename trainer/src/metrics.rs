@@ -55,6 +55,14 @@ pub struct MetricsLine {
     pub images_per_sec: Option<f64>,
     /// Seconds since this process started training.
     pub elapsed_sec: f64,
+    /// Each style layer's share of the style loss, `(layer, fraction)` (training lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style_shares: Option<Vec<(String, f64)>>,
+}
+
+/// `relu1_2 0.61, relu2_2 0.25, …` for progress lines.
+pub fn describe_shares(shares: &[(String, f64)]) -> String {
+    shares.iter().map(|(l, s)| format!("{l} {s:.2}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Reads every line of a run's `metrics.jsonl`, skipping lines that do not parse (a run

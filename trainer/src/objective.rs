@@ -27,7 +27,14 @@ pub(crate) fn perceptual_loss(
         loss_net.set_kind(precision.kind());
     }
     let styles: Vec<_> = styles.iter().map(|(img, w)| (image_io::image_to_tensor(img, device), *w)).collect();
-    Ok(PerceptualLoss::blended(loss_net, &recipe.content_layers, &recipe.style_layers, recipe.loss_weights(), &styles)?)
+    Ok(PerceptualLoss::blended(
+        loss_net,
+        &recipe.content_layers,
+        &recipe.style_layers,
+        recipe.loss_weights(),
+        &styles,
+        &recipe.style_loss_scales,
+    )?)
 }
 
 /// The recipe's own loss: [`perceptual_loss`] with the recipe's style image

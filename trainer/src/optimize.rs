@@ -13,6 +13,7 @@ use crate::objective;
 use anyhow::{bail, Context, Result};
 use faststyle::lbfgs::{Lbfgs, LbfgsConfig, LineSearch};
 use faststyle::progress::Console;
+use faststyle::quality::{border_figures, BORDER_BAND};
 use faststyle::{image_io, LossParts, LossValues, PerceptualLoss, Precision};
 use image::RgbImage;
 use std::path::{Path, PathBuf};
@@ -322,14 +323,18 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues>
     let seconds = start.elapsed().as_secs_f64();
     console.finish();
     let (x, content_t, loss) = done.context("no scale was run")?;
-    image_io::write_image(&opts.output, &finished_image(&x, &content_t, opts.preserve_color)?)
-        .with_context(|| format!("writing {}", opts.output.display()))?;
+    let result = finished_image(&x, &content_t, opts.preserve_color)?;
+    image_io::write_image(&opts.output, &result).with_context(|| format!("writing {}", opts.output.display()))?;
+    let border = border_figures(&result, BORDER_BAND);
     eprintln!(
-        "optimized {} ({}) for {total} iterations in {seconds:.1} s ({:.3} s/iteration): {}; wrote {}",
+        "optimized {} ({}) for {total} iterations in {seconds:.1} s ({:.3} s/iteration): {}; border band detail ×{:.2}, \
+         saturation ×{:.2}; wrote {}",
         opts.content.display(),
         opts.scales.iter().map(|s| format!("{s}px")).collect::<Vec<_>>().join(" → "),
         seconds / total as f64,
         loss.describe(),
+        border.detail_ratio,
+        border.saturation_ratio,
         opts.output.display()
     );
     Ok(loss)
@@ -364,7 +369,8 @@ mod tests {
     /// A random VGG16 to relu2_2, a 20×16 content and a 24×24 style pattern.
     fn small_case() -> (PerceptualLoss, Tensor) {
         tch::manual_seed(3);
-        let cfg = LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision };
+        let cfg =
+            LossNetworkConfig { arch: VggArch::Vgg16, preprocessing: Preprocessing::Torchvision, ..Default::default() };
         let net = LossNetwork::new(Device::Cpu, &cfg, &[RELU2_2.into(), RELU1_2.into()]).unwrap();
         let style = faststyle::synthetic::render_scene(24, 24, 5);
         let content = image_io::image_to_tensor(&faststyle::synthetic::render_scene(20, 16, 9), Device::Cpu);

@@ -15,7 +15,9 @@
 use crate::adam::Adam;
 use crate::config::{Recipe, TrainConfig};
 use crate::dataset::{self, Batch, Loader, LoaderConfig, LoaderStats, StreamPos};
-use crate::metrics::{self, MetricsLine, MetricsLog, CONFIG_FILE, DATASET_FILE, FINAL_CHECKPOINT, PREVIEWS_DIR};
+use crate::metrics::{
+    self, describe_shares, MetricsLine, MetricsLog, CONFIG_FILE, DATASET_FILE, FINAL_CHECKPOINT, PREVIEWS_DIR,
+};
 use crate::objective;
 use crate::previews;
 use crate::source::{open_source, OpenedSource, Source};
@@ -278,6 +280,7 @@ impl<'a> Trainer<'a> {
             return Ok(());
         }
         let v = done.parts.values();
+        let layers = self.cfg.recipe.style_layers.iter().map(|l| l.layer.clone());
         let line = MetricsLine {
             step,
             split: "train".into(),
@@ -288,6 +291,7 @@ impl<'a> Trainer<'a> {
             lr: Some(done.lr),
             images_per_sec: Some(self.window.1 as f64 / self.window.0.elapsed().as_secs_f64()),
             elapsed_sec: self.started.elapsed().as_secs_f64(),
+            style_shares: Some(layers.zip(done.parts.style_shares()).collect()),
         };
         self.metrics.write(&line)?;
         let msg = format!("{} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
@@ -329,8 +333,18 @@ impl<'a> Trainer<'a> {
                 validation_loss(&self.objective, &self.net, val, self.cfg.recipe.batch_size, self.device);
             let elapsed_sec = self.started.elapsed().as_secs_f64();
             let split = "val".into();
-            let line =
-                MetricsLine { step, split, loss, content, style, tv, lr: None, images_per_sec: None, elapsed_sec };
+            let line = MetricsLine {
+                step,
+                split,
+                loss,
+                content,
+                style,
+                tv,
+                lr: None,
+                images_per_sec: None,
+                elapsed_sec,
+                style_shares: None,
+            };
             self.metrics.write(&line)?;
             self.console.say(&format!("step {step}: validation loss {loss:.4e} over {} images", val.len()));
         }
@@ -366,6 +380,17 @@ impl<'a> Trainer<'a> {
         );
         if skipped > 0 {
             eprintln!("skipped {skipped} unusable image file(s) (listed above)");
+        }
+        if let (Some(first), Some(last)) = (&self.first, &self.last) {
+            if let (Some(a), Some(b)) = (&first.style_shares, &last.style_shares) {
+                eprintln!(
+                    "style loss shares at step {}: {}; at step {}: {}",
+                    first.step,
+                    describe_shares(a),
+                    last.step,
+                    describe_shares(b)
+                );
+            }
         }
         Ok(TrainSummary {
             run_dir: self.run_dir,
