@@ -216,10 +216,8 @@ impl PerceptualLoss {
                 styles.iter().map(|s| s.1).collect::<Vec<_>>()
             )));
         }
-        if style_scales.is_empty() || style_scales.iter().any(|s| !(s.is_finite() && *s > 0.0 && *s <= 1.0)) {
-            return Err(Error::Config(format!(
-                "style scales must be fractions of the image size in (0, 1], at least one; got {style_scales:?}"
-            )));
+        if let Some(problem) = style_scales_problem(style_scales) {
+            return Err(Error::Config(problem));
         }
         for (what, w) in [("content", weights.content), ("style", weights.style), ("tv", weights.tv)] {
             if !w.is_finite() || w < 0.0 {
@@ -420,7 +418,7 @@ impl PerceptualLoss {
         let style_layers = (0..self.style.len())
             .map(|j| {
                 let mine = terms.style.iter().filter(|t| t.0 == j).map(|t| t.1.detach()).collect();
-                sum(mine).detach() * self.weights.style
+                sum(mine) * self.weights.style
             })
             .collect();
         let content = sum(terms.content) * self.weights.content;
@@ -444,6 +442,13 @@ impl Terms {
         self.content.extend(other.content.iter().map(Tensor::detach));
         self.style.extend(other.style.into_iter().map(|(j, t)| (j, t.detach())));
     }
+}
+
+/// What is wrong with a list of style scales (see [`PerceptualLoss::blended`]), if anything:
+/// there must be at least one, each a fraction of the image size in `(0, 1]`.
+pub fn style_scales_problem(scales: &[f64]) -> Option<String> {
+    (scales.is_empty() || scales.iter().any(|s| !(s.is_finite() && *s > 0.0 && *s <= 1.0)))
+        .then(|| format!("style scales must be fractions of the image size in (0, 1], at least one; got {scales:?}"))
 }
 
 /// `[N, C, H, W]` images downscaled to `scale×` their size (rounded, at least 1 px) by area

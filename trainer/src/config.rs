@@ -324,13 +324,8 @@ impl Recipe {
         if !(0.0..=0.5).contains(&self.val_fraction) {
             return Err(format!("val_fraction must be in [0, 0.5], got {}", self.val_fraction));
         }
-        if self.style_loss_scales.is_empty()
-            || self.style_loss_scales.iter().any(|s| !(s.is_finite() && *s > 0.0 && *s <= 1.0))
-        {
-            return Err(format!(
-                "style_loss_scales must be at least one fraction in (0, 1], got {:?}",
-                self.style_loss_scales
-            ));
+        if let Some(problem) = faststyle::loss::style_scales_problem(&self.style_loss_scales) {
+            return Err(format!("style_loss_scales: {problem}"));
         }
         for (what, w) in [
             ("content_weight", self.content_weight),
