@@ -59,3 +59,38 @@ fn strength_blends_and_preserve_color_keeps_the_input_chroma() {
         assert!(!o.status.success() && stderr.contains("--strength"), "{bad}: {stderr}");
     }
 }
+
+#[test]
+fn style_scale_runs_the_network_at_that_size_and_keeps_the_output_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 96×64 at scale 0.5 → the network sees 48×32.
+    let (input, small) = (d.join("in.png"), d.join("small.png"));
+    let scene = render_scene(96, 64, 9);
+    scene.save(&input).unwrap();
+    faststyle::image_io::resize(&scene, 48, 32).save(&small).unwrap();
+    let run = |src: &Path, name: &str, extra: &[&str]| {
+        let out = d.join(name);
+        let o = infer(src, &out, extra);
+        assert!(o.status.success(), "{name}: {}", o.stderr.clone());
+        image::open(&out).unwrap().to_rgb8()
+    };
+    let half = run(&input, "half.png", &["--style-scale", "0.5"]);
+    assert_eq!(half.dimensions(), (96, 64), "the output keeps the input's size");
+    // The same as stylizing the downscaled image and resizing the result back up.
+    let by_hand = faststyle::image_io::resize(&run(&small, "small_out.png", &[]), 96, 64);
+    assert!(max_abs(&image_to_tensor(&half, Device::Cpu), &image_to_tensor(&by_hand, Device::Cpu)) <= 1.0);
+    let full = run(&input, "full.png", &[]);
+    assert!(max_abs(&image_to_tensor(&half, Device::Cpu), &image_to_tensor(&full, Device::Cpu)) > 20.0);
+
+    // The controls use the full-size original: strength 0 gives the input back exactly.
+    let s0 = run(&input, "s0.png", &["--style-scale", "0.5", "--strength", "0"]);
+    assert!(max_abs(&image_to_tensor(&s0, Device::Cpu), &load(&input)) <= 0.5);
+
+    // A scale that leaves too few pixels, or out of range, is refused naming the flag.
+    for bad in [&["--style-scale", "0.1"][..], &["--style-scale=9"][..]] {
+        let o = infer(&input, &d.join("bad.png"), bad);
+        let stderr = o.stderr.clone();
+        assert!(!o.status.success() && stderr.contains("--style-scale"), "{bad:?}: {stderr}");
+    }
+}

@@ -38,26 +38,30 @@ fn the_report_reproduces_the_models_training_loss() {
         "content_weight": 2.0, "style_weight": 1000.0, "tv_weight": 0.001, "device": "cpu"
     });
     write_model(&model, config);
-    let (photos, out) = (fx.path("data/b"), fx.path("report"));
-    let ran = run_bin(
-        "trainer",
-        &[
-            "eval",
-            "--model",
-            model.to_str().unwrap(),
-            "--content",
-            photos.to_str().unwrap(),
-            "--size",
-            &SIZE.to_string(),
-            "--gatys-iterations",
-            "4,2",
-            "--out",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-        ],
-    );
+    let (photos, out, cache) = (fx.path("data/b"), fx.path("report"), fx.path("gatys-cache"));
+    let (model_s, photos_s, out_s, cache_s) =
+        (model.to_str().unwrap(), photos.to_str().unwrap(), out.to_str().unwrap(), cache.to_str().unwrap());
+    let size = SIZE.to_string();
+    let args = [
+        "eval",
+        "--model",
+        model_s,
+        "--content",
+        photos_s,
+        "--size",
+        &size,
+        "--gatys-iterations",
+        "4,2",
+        "--out",
+        out_s,
+        "--device",
+        "cpu",
+        "--gatys-cache",
+        cache_s,
+    ];
+    let ran = run_bin("trainer", &args);
     assert!(ran.ok(), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("Gatys reused"), "an empty cache: {}", ran.stderr);
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
     let images = report["images"].as_array().unwrap();
     assert_eq!(images.len(), 5, "the five photos of data/b");
@@ -98,6 +102,38 @@ fn the_report_reproduces_the_models_training_loss() {
     assert!(ran.stderr.contains("mean") && ran.stderr.contains("border detail"), "{}", ran.stderr);
     // The fixture's VGG16 stops after relu2_2: the yardstick measures the layers it has.
     assert_eq!(report["yardstick_layers"], serde_json::json!([RELU1_2, RELU2_2]));
+
+    // Gatys' results come from the cache on the next run (one entry per photo): scaling each
+    // entry's stored losses shows in the new report, so they were read, not recomputed.
+    let entries: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    assert_eq!(entries.len(), 5);
+    for e in &entries {
+        let mut entry: serde_json::Value = serde_json::from_slice(&std::fs::read(e).unwrap()).unwrap();
+        for point in entry["points"].as_array_mut().unwrap() {
+            let total = &mut point[1]["total"];
+            *total = serde_json::json!(total.as_f64().unwrap() * 2.0);
+        }
+        std::fs::write(e, serde_json::to_vec(&entry).unwrap()).unwrap();
+    }
+    let again = run_bin("trainer", &args);
+    assert!(again.ok() && again.stderr.matches("Gatys reused").count() == 5, "{}", again.stderr);
+    let report2: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    for (a, b) in images.iter().zip(report2["images"].as_array().unwrap()) {
+        for k in 0..2 {
+            let (t1, t2) =
+                (a["gatys"][k]["loss"]["total"].as_f64().unwrap(), b["gatys"][k]["loss"]["total"].as_f64().unwrap());
+            assert!((t2 - 2.0 * t1).abs() <= 1e-9 * t1, "{t1} → {t2}");
+        }
+    }
+    // Another seed is another entry; --no-gatys-cache never reads one.
+    let seeded = run_bin("trainer", &[&args[..], &["--seed", "3"]].concat());
+    assert!(seeded.ok() && !seeded.stderr.contains("Gatys reused"), "{}", seeded.stderr);
+    let fresh = run_bin("trainer", &[&args[..13], &["--no-gatys-cache"]].concat());
+    assert!(fresh.ok() && !fresh.stderr.contains("Gatys reused"), "{}", fresh.stderr);
 }
 
 #[test]

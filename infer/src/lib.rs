@@ -115,6 +115,7 @@ fn stylizer(args: &StylizeArgs) -> Result<Stylizer> {
     let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
     st.controls = args.controls();
     st.tile = args.tile_config();
+    st.style_scale = args.style_scale;
     st.set_precision(args.precision_kind(st.device));
     Ok(st)
 }

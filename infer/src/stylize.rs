@@ -25,6 +25,12 @@ pub struct Stylizer {
     pub controls: faststyle::Controls,
     /// Stylize images larger than a tile in blended overlapping tiles (default: whole).
     pub tile: Option<TileConfig>,
+    /// Run the network at this multiple of each image's size, then resize its output back
+    /// (default 1). Below 1 the brush strokes come out larger relative to the image, above 1
+    /// finer: the network paints strokes of a fixed size in pixels (about that of its
+    /// 224–256 px training crops), so a 2048 px photo at scale 1 gets strokes an eighth of
+    /// the painting's. Controls are applied at full size, against the original image.
+    pub style_scale: f64,
     /// Dtype the network runs in: the weights are converted with it, so only
     /// [`Stylizer::set_precision`] changes it.
     precision: Kind,
@@ -61,6 +67,7 @@ impl Stylizer {
             device,
             controls: faststyle::Controls::default(),
             tile: None,
+            style_scale: 1.0,
             precision: Kind::Float,
         })
     }
@@ -87,24 +94,55 @@ impl Stylizer {
     }
 
     /// Stylizes equally sized 8-bit RGB images in one forward pass (`[B, 3, H, W]`), then
-    /// applies [`Stylizer::controls`]. Runs under `no_grad`.
+    /// applies [`Stylizer::controls`]. Runs under `no_grad`. With a [`Stylizer::style_scale`]
+    /// other than 1 the network sees each image resized to `round(S·W)×round(S·H)`
+    /// (antialiased bilinear), its output is resized back to `W×H`, and the controls then
+    /// use the original image.
     ///
     /// # Errors
-    /// Images of different sizes; a libtorch failure (for example out of memory).
+    /// Images of different sizes; a style scale that leaves a side under
+    /// [`MIN_NETWORK_SIDE`] pixels; a libtorch failure (for example out of memory).
     pub fn stylize_batch(&self, imgs: &[&RgbImage]) -> Result<Vec<RgbImage>> {
+        let Some(first) = imgs.first() else { return Ok(Vec::new()) };
+        if self.style_scale == 1.0 {
+            return self.stylize_tiled(imgs, self.controls);
+        }
+        let (w, h) = first.dimensions();
+        let (sw, sh) = scaled_size(w, h, self.style_scale)?;
+        let scaled: Vec<RgbImage> = imgs.iter().map(|img| image_io::resize(img, sw, sh)).collect();
+        let raw = self.stylize_tiled(&scaled.iter().collect::<Vec<_>>(), faststyle::Controls::default())?;
+        let back: Vec<RgbImage> = raw.iter().map(|img| image_io::resize(img, w, h)).collect();
+        if self.controls == faststyle::Controls::default() {
+            return Ok(back);
+        }
+        imgs.iter()
+            .zip(&back)
+            .map(|(content, styled)| {
+                let (x, y) =
+                    (image_io::image_to_tensor(content, self.device), image_io::image_to_tensor(styled, self.device));
+                Ok(image_io::tensor_to_image(&self.controls.apply(&x, &y))?)
+            })
+            .collect()
+    }
+
+    /// The network (in tiles when [`Stylizer::tile`] asks) and then `controls`, at the
+    /// images' own size.
+    fn stylize_tiled(&self, imgs: &[&RgbImage], controls: faststyle::Controls) -> Result<Vec<RgbImage>> {
         let Some(first) = imgs.first() else { return Ok(Vec::new()) };
         let (w, h) = first.dimensions();
         if let Some(cfg) = self.tile.filter(|c| w > c.size || h > c.size) {
             return imgs
                 .iter()
-                .map(|img| tile::stylize_tiled(img, cfg, |t| self.stylize_whole(&[t]).map(|mut v| v.remove(0))))
+                .map(|img| {
+                    tile::stylize_tiled(img, cfg, |t| self.stylize_whole(&[t], controls).map(|mut v| v.remove(0)))
+                })
                 .collect();
         }
-        self.stylize_whole(imgs)
+        self.stylize_whole(imgs, controls)
     }
 
-    /// [`Stylizer::stylize_batch`] without tiling.
-    fn stylize_whole(&self, imgs: &[&RgbImage]) -> Result<Vec<RgbImage>> {
+    /// One forward pass over the batch and `controls`, without tiling.
+    fn stylize_whole(&self, imgs: &[&RgbImage], controls: faststyle::Controls) -> Result<Vec<RgbImage>> {
         let Some(first) = imgs.first() else { return Ok(Vec::new()) };
         let (w, h) = first.dimensions();
         if imgs.iter().any(|i| i.dimensions() != (w, h)) {
@@ -117,7 +155,7 @@ impl Stylizer {
         let x = image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device);
         let y = tch::no_grad(|| {
             let y = self.checkpoint.net.forward_fast(&x.to_kind(self.precision)).to_kind(Kind::Float);
-            self.controls.apply(&x, &y)
+            controls.apply(&x, &y)
         });
         (0..imgs.len() as i64).map(|i| Ok(image_io::tensor_to_image(&y.get(i))?)).collect()
     }
@@ -139,6 +177,26 @@ impl Stylizer {
         image_io::write_image(output, &out)?;
         Ok(out.dimensions())
     }
+}
+
+/// The smallest side, in pixels, [`Stylizer::style_scale`] may leave an image with: the
+/// TransformerNet's 9×9 reflection-padded input conv needs more than 4 px, and its two
+/// stride-2 convs turn anything smaller than 16 px into a few pixels of texture.
+pub const MIN_NETWORK_SIDE: u32 = 16;
+
+/// `W×H` scaled by `scale` and rounded.
+///
+/// # Errors
+/// A side under [`MIN_NETWORK_SIDE`].
+fn scaled_size(w: u32, h: u32, scale: f64) -> Result<(u32, u32)> {
+    let (sw, sh) = ((w as f64 * scale).round() as u32, (h as f64 * scale).round() as u32);
+    if sw.min(sh) < MIN_NETWORK_SIDE {
+        anyhow::bail!(
+            "--style-scale {scale} turns this {w}×{h} image into {sw}×{sh}; the network needs at least \
+             {MIN_NETWORK_SIDE} px a side"
+        );
+    }
+    Ok((sw, sh))
 }
 
 /// The output path of a frame: its path relative to the input folder, under the output

@@ -215,6 +215,13 @@ pub struct EvalArgs {
     /// auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
+    /// Keep Gatys' results here and reuse them when the loss, photo, size, seed and counts
+    /// are the same (every checkpoint of one run shares them)
+    #[arg(long, value_name = "DIR", default_value = "out/eval/gatys-cache", conflicts_with = "no_gatys_cache")]
+    pub gatys_cache: PathBuf,
+    /// Run Gatys again for every photo instead of reusing --gatys-cache
+    #[arg(long)]
+    pub no_gatys_cache: bool,
 }
 
 impl EvalArgs {
@@ -232,6 +239,7 @@ impl EvalArgs {
             out: self.out.clone().unwrap_or_else(|| crate::eval::default_out(&self.model)),
             limit: self.limit,
             seed: self.seed,
+            gatys_cache: (!self.no_gatys_cache).then(|| self.gatys_cache.clone()),
         };
         let overrides = serde_json::json!({"style_image": self.style_image, "vgg_weights": self.vgg_weights, "device": self.device});
         (opts, overrides)

@@ -25,9 +25,10 @@ use anyhow::{bail, Context, Result};
 use faststyle::image_io::{self, ImageListing};
 use faststyle::progress::Console;
 use faststyle::quality::{border_figures, Border, StyleYardstick, BORDER_BAND};
-use faststyle::{Checkpoint, LossParts, LossValues, Precision};
+use faststyle::{Checkpoint, LossParts, LossValues, PerceptualLoss, Precision};
 use image::RgbImage;
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
@@ -48,6 +49,9 @@ pub struct EvalOptions {
     pub limit: Option<usize>,
     /// Seed of Gatys' starting noise.
     pub seed: u64,
+    /// Folder of Gatys results kept between evaluations (see [`GatysCache`]); `None` runs
+    /// Gatys every time.
+    pub gatys_cache: Option<PathBuf>,
 }
 
 /// Gatys' loss after `iterations` L-BFGS iterations.
@@ -153,7 +157,6 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
     let mut rows = Vec::new();
     let mut sheet_rows = Vec::new();
-    let max_k = *opts.gatys_iterations.iter().max().expect("not empty");
     for file in &files {
         let photo = match image_io::read_rgb(file) {
             Ok(img) => image_io::resize_center_crop(&img, opts.size),
@@ -174,27 +177,27 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
             style_strength: yardstick.strength(&y, &x),
             style_shares: shares,
         };
-        // Gatys from noise; evaluation j is the loss after j − 1 updates.
-        tch::manual_seed(opts.seed as i64);
-        let start = optimize::start_image(&Init::Noise, None, &x, device)?.detach().set_requires_grad(true);
-        let mut at: Vec<(usize, LossValues, Option<RgbImage>)> = Vec::new();
-        let mut on_eval = |j: usize, parts: &LossParts, img: &Tensor| -> Result<()> {
-            if j > 1 && opts.gatys_iterations.contains(&(j - 1)) && j - 1 < max_k {
-                let shot = image_io::tensor_to_image(&img.detach().clamp(0.0, 255.0))?;
-                at.push((j - 1, parts.values(), Some(shot)));
+        let cache = opts.gatys_cache.as_deref().map(|dir| GatysCache::new(dir, &cfg, file, opts, precision, device));
+        let at = match cache.transpose()?.as_ref().map(|c| (c, c.load(&opts.gatys_iterations))) {
+            Some((c, Some(at))) => {
+                eprintln!("{}: Gatys reused from {}", file.display(), c.json.display());
+                at
             }
-            Ok(())
+            cached => {
+                let at = gatys_points(&objective, &targets, &x, opts)?;
+                if let Some((c, _)) = cached {
+                    c.store(&at)?;
+                }
+                at
+            }
         };
-        let schedule = Schedule { iterations: max_k, ..Default::default() };
-        let last = optimize::gatys(&objective, &targets, &start, schedule, &mut on_eval)?;
-        at.push((max_k, last, Some(image_io::tensor_to_image(&start.detach().clamp(0.0, 255.0))?)));
         let gatys: Vec<GatysPoint> =
             at.iter().map(|(k, l, _)| GatysPoint { iterations: *k, loss: *l, ratio: model.total / l.total }).collect();
         let name = file.strip_prefix(&opts.content).unwrap_or(file).display().to_string();
         let row = row(name, model, gatys, measured);
         eprintln!("{}", table_line(&row));
         let mut sheet = vec![photo, styled];
-        sheet.extend(at.into_iter().filter_map(|(_, _, img)| img));
+        sheet.extend(at.into_iter().map(|(_, _, img)| img));
         sheet_rows.push(sheet);
         rows.push(row);
     }
@@ -216,6 +219,142 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     image_io::write_image(&opts.out.join("sheet.png"), &contact_sheet(&sheet_rows))?;
     eprintln!("wrote {} and {}", opts.out.join("report.json").display(), opts.out.join("sheet.png").display());
     Ok(report)
+}
+
+/// Gatys from the ImageNet-mean noise of `opts.seed` on `x`'s loss: the loss and the image
+/// after each of `opts.gatys_iterations` (ascending) L-BFGS iterations.
+///
+/// # Errors
+/// A libtorch failure.
+fn gatys_points(
+    objective: &PerceptualLoss,
+    targets: &[Tensor],
+    x: &Tensor,
+    opts: &EvalOptions,
+) -> Result<Vec<(usize, LossValues, RgbImage)>> {
+    let max_k = *opts.gatys_iterations.iter().max().expect("not empty");
+    tch::manual_seed(opts.seed as i64);
+    let start = optimize::start_image(&Init::Noise, None, x, x.device())?.detach().set_requires_grad(true);
+    let mut at = Vec::new();
+    // Evaluation j is the loss after j − 1 updates.
+    let mut on_eval = |j: usize, parts: &LossParts, img: &Tensor| -> Result<()> {
+        if j > 1 && opts.gatys_iterations.contains(&(j - 1)) && j - 1 < max_k {
+            at.push((j - 1, parts.values(), image_io::tensor_to_image(&img.detach().clamp(0.0, 255.0))?));
+        }
+        Ok(())
+    };
+    let schedule = Schedule { iterations: max_k, ..Default::default() };
+    let last = optimize::gatys(objective, targets, &start, schedule, &mut on_eval)?;
+    at.push((max_k, last, image_io::tensor_to_image(&start.detach().clamp(0.0, 255.0))?));
+    Ok(at)
+}
+
+/// Gatys' results on one photo, kept in a folder between evaluations: they depend only on
+/// the loss (layers, weights, loss network, style image, VGG file), the photo, the crop
+/// size, the seed, the iteration counts and where the loss network runs, never on the
+/// model, so every checkpoint of a run (a curve over training steps) shares them. An entry
+/// is `<sha256 of all of those>.json` (the key and each count's loss) and one PNG per count;
+/// any change to an input is a different entry. Delete the folder to recompute.
+struct GatysCache {
+    /// `<dir>/<hash>.json`.
+    json: PathBuf,
+    /// `<dir>/<hash>`: images are `<stem>_<k>.png`.
+    stem: PathBuf,
+    /// What the entry depends on, stored in it for readers.
+    key: serde_json::Value,
+}
+
+/// Bump when the Gatys optimisation itself changes, so old entries are not reused.
+const GATYS_CACHE_VERSION: u32 = 1;
+
+impl GatysCache {
+    /// The entry for `photo` under `cfg`'s loss and `opts`.
+    ///
+    /// # Errors
+    /// The photo, style image or VGG file cannot be read (named).
+    fn new(
+        dir: &Path,
+        cfg: &TrainConfig,
+        photo: &Path,
+        opts: &EvalOptions,
+        precision: Precision,
+        device: tch::Device,
+    ) -> Result<Self> {
+        let digest = |p: &Path| -> Result<String> {
+            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+            Ok(hex(&Sha256::digest(&bytes)))
+        };
+        let recipe = serde_json::to_value(&cfg.recipe)?;
+        let loss: serde_json::Map<String, serde_json::Value> = LOSS_FIELDS
+            .iter()
+            .map(|&f| (f.to_string(), recipe.get(f).cloned().unwrap_or(serde_json::Value::Null)))
+            .collect();
+        let vgg = cfg.recipe.vgg_weights.as_deref().context("the training config names no VGG weights")?;
+        let vgg_meta = std::fs::metadata(vgg).with_context(|| format!("reading {}", vgg.display()))?;
+        let modified = vgg_meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+        let style = cfg.recipe.style_image.as_deref().context("the training config names no style image")?;
+        let key = serde_json::json!({
+            "version": GATYS_CACHE_VERSION,
+            "loss": loss,
+            "style_image_sha256": digest(style)?,
+            "vgg": {"path": vgg, "bytes": vgg_meta.len(), "modified_ns": modified.map(|d| d.as_nanos().to_string())},
+            "photo": photo, "photo_sha256": digest(photo)?,
+            "size": opts.size, "seed": opts.seed, "iterations": opts.gatys_iterations,
+            "precision": format!("{precision:?}"), "device": format!("{device:?}"),
+        });
+        let hash = hex(&Sha256::digest(key.to_string().as_bytes()));
+        Ok(GatysCache { json: dir.join(format!("{hash}.json")), stem: dir.join(hash), key })
+    }
+
+    fn image_path(&self, k: usize) -> PathBuf {
+        let mut name = self.stem.clone().into_os_string();
+        name.push(format!("_{k}.png"));
+        name.into()
+    }
+
+    /// The stored points, when the entry is complete and lists exactly `iterations`.
+    fn load(&self, iterations: &[usize]) -> Option<Vec<(usize, LossValues, RgbImage)>> {
+        let text = std::fs::read_to_string(&self.json).ok()?;
+        let entry: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let losses: Vec<(usize, LossValues)> = serde_json::from_value(entry.get("points")?.clone()).ok()?;
+        if entry.get("key") != Some(&self.key) || losses.iter().map(|(k, _)| *k).ne(iterations.iter().copied()) {
+            return None;
+        }
+        losses.into_iter().map(|(k, l)| Some((k, l, image_io::read_rgb(&self.image_path(k)).ok()?))).collect()
+    }
+
+    /// Writes the entry (images first, the JSON that makes it valid last; each atomically).
+    ///
+    /// # Errors
+    /// The folder or a file cannot be written (named).
+    fn store(&self, at: &[(usize, LossValues, RgbImage)]) -> Result<()> {
+        let dir = self.json.parent().expect("a file in the cache folder");
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (k, _, img) in at {
+            image_io::write_image(&self.image_path(*k), img)?;
+        }
+        let points: Vec<(usize, LossValues)> = at.iter().map(|(k, l, _)| (*k, *l)).collect();
+        let json = serde_json::to_string_pretty(&serde_json::json!({"key": self.key, "points": points}))?;
+        faststyle::fsutil::write_bytes_atomic(&self.json, json.as_bytes())?;
+        Ok(())
+    }
+}
+
+/// The training-config fields the loss depends on (with the style image's and VGG file's
+/// contents, which [`GatysCache`] hashes separately).
+const LOSS_FIELDS: [&str; 8] = [
+    "loss_network",
+    "content_layers",
+    "style_layers",
+    "content_weight",
+    "style_weight",
+    "tv_weight",
+    "style_loss_scales",
+    "style_size",
+];
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The style yardstick of a model: its VGG weights and convention, its painting.
