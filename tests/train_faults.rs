@@ -362,3 +362,49 @@ fn trainer_plot_draws_the_loss_curves_of_a_run() {
     let out = run_bin("trainer", &["plot".into(), fx.path("data").to_string_lossy().into_owned()]);
     assert!(!out.status.success() && out.stderr.clone().contains("metrics.jsonl"), "{}", out.stderr.clone());
 }
+
+/// Only training finishes its step on a signal: `trainer optimize` (like `eval`) ends at once
+/// on SIGTERM, without an output file, instead of promising a checkpoint and running on.
+#[test]
+fn a_signal_ends_optimize_at_once() {
+    let fx = TrainFixture::new();
+    let out = fx.path("result.png");
+    let args: Vec<String> = [
+        "optimize",
+        "--vgg",
+        &fx.path("vgg.safetensors").to_string_lossy(),
+        "--vgg-arch",
+        "vgg16",
+        "--content-layers",
+        "relu2_2",
+        "--style-layers",
+        "relu1_2,relu2_2",
+        "--device",
+        "cpu",
+        "--content",
+        &fx.path("data/a/scene_000.jpg").to_string_lossy(),
+        "--style",
+        &fx.path("style.png").to_string_lossy(),
+        "--image-size",
+        "48",
+        "--iterations",
+        "1000000",
+        "--output",
+        &out.to_string_lossy(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let mut child = spawn_trainer(&args, &[]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().unwrap().is_none(), "a million iterations are still running");
+    signal(&child, "-TERM");
+    let start = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        assert!(start.elapsed() < Duration::from_secs(10), "optimize ran on after SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(!stderr.contains("saving a checkpoint"), "{stderr}");
+    assert!(!out.exists());
+}

@@ -10,18 +10,23 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = faststyle_trainer::Cli::parse();
-    // The first SIGINT/SIGTERM asks training to stop after the current step and save; a
+    // Training: the first SIGINT/SIGTERM asks it to stop after the current step and save; a
     // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
-    let stop = Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
-    let _ = ctrlc::set_handler(move || {
-        if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond interrupt: exiting now");
-            std::process::exit(EXIT_INTERRUPTED as i32);
-        }
-        eprintln!("\ninterrupt: finishing the current step and saving a checkpoint (interrupt again to quit now)");
+    // The other subcommands keep the default: a signal ends them at once (their outputs are
+    // written atomically too).
+    let stop = cli.command.is_none().then(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let _ = ctrlc::set_handler(move || {
+            if flag.swap(true, Ordering::SeqCst) {
+                eprintln!("\nsecond interrupt: exiting now");
+                std::process::exit(EXIT_INTERRUPTED as i32);
+            }
+            eprintln!("\ninterrupt: finishing the current step and saving a checkpoint (interrupt again to quit now)");
+        });
+        stop
     });
-    match faststyle_trainer::run(&cli, Some(stop)) {
+    match faststyle_trainer::run(&cli, stop) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) if e.is::<faststyle_trainer::Interrupted>() => {
             eprintln!("{e:#}");
