@@ -33,45 +33,70 @@ class UpsampleConvLayer(ConvLayer):
         return super().forward(F.interpolate(x, scale_factor=2, mode="nearest"))
 
 
-class ResidualBlock(torch.nn.Module):
-    def __init__(self, c):
-        super().__init__()
-        self.conv1, self.in1 = ConvLayer(c, c, 3, 1), torch.nn.InstanceNorm2d(c, affine=True)
-        self.conv2, self.in2 = ConvLayer(c, c, 3, 1), torch.nn.InstanceNorm2d(c, affine=True)
+class CondInstanceNorm(torch.nn.Module):
+    """Conditional instance norm (Dumoulin, Shlens & Kudlur 2017, eq. 1): a scale and shift
+    per style, weight/bias [S, C]; style weights [N, S] (rows summing to 1) blend them per
+    sample: gamma = styles @ weight, beta = styles @ bias."""
 
-    def forward(self, x):
-        return x + self.in2(self.conv2(F.relu(self.in1(self.conv1(x)))))
+    def __init__(self, c, styles):
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(styles, c))
+        self.bias = torch.nn.Parameter(torch.zeros(styles, c))
+
+    def forward(self, x, styles):
+        y = F.instance_norm(x, eps=1e-5)
+        return y * (styles @ self.weight)[:, :, None, None] + (styles @ self.bias)[:, :, None, None]
+
+
+def norm(layer, x, styles):
+    """A norm layer of TransformerNet: conditional ones take the style weights."""
+    return layer(x, styles) if isinstance(layer, CondInstanceNorm) else layer(x)
+
+
+def instance_norm(c, styles):
+    return torch.nn.InstanceNorm2d(c, affine=True) if styles == 1 else CondInstanceNorm(c, styles)
+
+
+class ResidualBlock(torch.nn.Module):
+    def __init__(self, c, styles=1):
+        super().__init__()
+        self.conv1, self.in1 = ConvLayer(c, c, 3, 1), instance_norm(c, styles)
+        self.conv2, self.in2 = ConvLayer(c, c, 3, 1), instance_norm(c, styles)
+
+    def forward(self, x, styles=None):
+        return x + norm(self.in2, self.conv2(F.relu(norm(self.in1, self.conv1(x), styles))), styles)
 
 
 class TransformerNet(torch.nn.Module):
     """[N,3,H,W] RGB 0-255 in and out; H and W multiples of 4 (PE's forward as is).
 
     PE's net has channels (32, 64, 128) and 5 residual blocks; faststyle's model config may
-    change both (`channels`, `residual_blocks`), and so may this class.
+    change both (`channels`, `residual_blocks`), and so may this class. With `num_styles` > 1
+    every norm is a CondInstanceNorm and forward takes style weights [N, S].
     """
 
-    def __init__(self, channels=(32, 64, 128), residual_blocks=5):
+    def __init__(self, channels=(32, 64, 128), residual_blocks=5, num_styles=1):
         super().__init__()
         c1, c2, c3 = channels
-        IN = lambda c: torch.nn.InstanceNorm2d(c, affine=True)
+        IN = lambda c: instance_norm(c, num_styles)
         self.blocks = residual_blocks
         self.conv1, self.in1 = ConvLayer(3, c1, 9, 1), IN(c1)
         self.conv2, self.in2 = ConvLayer(c1, c2, 3, 2), IN(c2)
         self.conv3, self.in3 = ConvLayer(c2, c3, 3, 2), IN(c3)
         for i in range(1, residual_blocks + 1):
-            setattr(self, f"res{i}", ResidualBlock(c3))
+            setattr(self, f"res{i}", ResidualBlock(c3, num_styles))
         self.deconv1, self.in4 = UpsampleConvLayer(c3, c2, 3, 1), IN(c2)
         self.deconv2, self.in5 = UpsampleConvLayer(c2, c1, 3, 1), IN(c1)
         self.deconv3 = ConvLayer(c1, 3, 9, 1)
 
-    def forward(self, x):
-        y = F.relu(self.in1(self.conv1(x)))
-        y = F.relu(self.in2(self.conv2(y)))
-        y = F.relu(self.in3(self.conv3(y)))
+    def forward(self, x, styles=None):
+        y = F.relu(norm(self.in1, self.conv1(x), styles))
+        y = F.relu(norm(self.in2, self.conv2(y), styles))
+        y = F.relu(norm(self.in3, self.conv3(y), styles))
         for i in range(1, self.blocks + 1):
-            y = getattr(self, f"res{i}")(y)
-        y = F.relu(self.in4(self.deconv1(y)))
-        y = F.relu(self.in5(self.deconv2(y)))
+            y = getattr(self, f"res{i}")(y, styles)
+        y = F.relu(norm(self.in4, self.deconv1(y), styles))
+        y = F.relu(norm(self.in5, self.deconv2(y), styles))
         return self.deconv3(y)
 
 

@@ -96,6 +96,7 @@ fn config_from_tensors(file: &TensorFile) -> Result<TransformerConfig> {
             out_channels("conv3.conv2d.weight")?,
         ],
         residual_blocks: blocks,
+        num_styles: 1,
     })
 }
 

@@ -46,11 +46,21 @@ pub struct TransformerConfig {
     pub channels: [i64; 3],
     /// Number of residual blocks at `channels[2]`. Default 5 (PE, JJ).
     pub residual_blocks: usize,
+    /// Styles the net holds (conditional instance norm, Dumoulin et al. 2017): every
+    /// instance norm keeps a scale and shift per style, `[S, C]`, and a style-weight vector
+    /// picks or blends them. Default 1: today's single-style net, with PE's `[C]` norms and
+    /// names; 1 is left out of the stored config, so such checkpoints read as before.
+    #[serde(skip_serializing_if = "is_one")]
+    pub num_styles: usize,
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 impl Default for TransformerConfig {
     fn default() -> Self {
-        TransformerConfig { channels: [32, 64, 128], residual_blocks: 5 }
+        TransformerConfig { channels: [32, 64, 128], residual_blocks: 5, num_styles: 1 }
     }
 }
 
@@ -62,6 +72,9 @@ impl TransformerConfig {
     pub fn validate(&self) -> crate::Result<()> {
         if self.channels.iter().any(|&c| c <= 0) {
             return Err(crate::Error::Config(format!("model.channels must all be positive, got {:?}", self.channels)));
+        }
+        if self.num_styles == 0 {
+            return Err(crate::Error::Config("model.num_styles must be at least 1".into()));
         }
         Ok(())
     }
@@ -203,35 +216,49 @@ impl UpsampleConvLayer {
 /// Affine instance normalisation (Ulyanov et al. 2016; PyTorch `InstanceNorm2d(c,
 /// affine=True)`): each sample's channel is normalised by its own spatial mean and variance
 /// (biased, eps [`INSTANCE_NORM_EPS`]), then scaled and shifted. No running statistics: the
-/// same computation in training and inference. Parameters `weight` and `bias`, `[C]`,
-/// initialised to 1 and 0.
+/// same computation in training and inference. Parameters `weight` and `bias`, initialised to
+/// 1 and 0: `[C]` for one style, `[S, C]` for `S > 1` styles (conditional instance norm,
+/// Dumoulin et al. 2017, eq. 1: sample `n` with style weights `w_n` (`[S]`, non-negative,
+/// summing to 1) is scaled by `Σ_s w_ns·weight[s]` and shifted by `Σ_s w_ns·bias[s]`).
 #[derive(Debug)]
 pub(crate) struct InstanceNorm {
-    /// Per-channel scale, `[C]`.
+    /// Per-channel scale, `[C]` or `[S, C]`.
     pub(crate) weight: Tensor,
-    /// Per-channel shift, `[C]`.
+    /// Per-channel shift, `[C]` or `[S, C]`.
     pub(crate) bias: Tensor,
 }
 
 impl InstanceNorm {
-    /// Creates `p / "weight"` (ones) and `p / "bias"` (zeros), both `[channels]`.
-    pub(crate) fn new(p: nn::Path, channels: i64) -> Self {
-        InstanceNorm { weight: p.ones("weight", &[channels]), bias: p.zeros("bias", &[channels]) }
+    /// Creates `p / "weight"` (ones) and `p / "bias"` (zeros), `[channels]` for one style,
+    /// `[styles, channels]` for more.
+    pub(crate) fn new(p: nn::Path, channels: i64, styles: usize) -> Self {
+        let shape: Vec<i64> = if styles == 1 { vec![channels] } else { vec![styles as i64, channels] };
+        InstanceNorm { weight: p.ones("weight", &shape), bias: p.zeros("bias", &shape) }
+    }
+
+    /// Normalises `[N, C, H, W]`; `styles` (`[N, S]`) blends the per-style scales and shifts
+    /// of a conditional norm (`None`: the first style's). A single-style norm ignores it.
+    pub(crate) fn forward_styled(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
+        let plain = |w: Option<&Tensor>, b: Option<&Tensor>| {
+            xs.instance_norm(w, b, None::<&Tensor>, None::<&Tensor>, true, 0.0, INSTANCE_NORM_EPS, true)
+        };
+        if self.weight.dim() == 1 {
+            return plain(Some(&self.weight), Some(&self.bias));
+        }
+        let per_sample = |t: &Tensor| -> Tensor {
+            let mixed = match styles {
+                Some(w) => w.to_kind(t.kind()).matmul(t),
+                None => t.get(0).unsqueeze(0).expand([xs.size()[0], -1], false),
+            };
+            mixed.unsqueeze(-1).unsqueeze(-1)
+        };
+        plain(None, None) * per_sample(&self.weight) + per_sample(&self.bias)
     }
 }
 
 impl Module for InstanceNorm {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        xs.instance_norm(
-            Some(&self.weight),
-            Some(&self.bias),
-            None::<&Tensor>,
-            None::<&Tensor>,
-            true,
-            0.0,
-            INSTANCE_NORM_EPS,
-            true,
-        )
+        self.forward_styled(xs, None)
     }
 }
 
@@ -251,21 +278,27 @@ pub(crate) struct ResidualBlock {
 }
 
 impl ResidualBlock {
-    /// Creates a block of width `channels`.
-    pub(crate) fn new(p: nn::Path, channels: i64) -> Self {
+    /// Creates a block of width `channels` with norms for `styles` styles.
+    pub(crate) fn new(p: nn::Path, channels: i64, styles: usize) -> Self {
         ResidualBlock {
             conv1: ConvLayer::new(&p / "conv1", channels, channels, 3, 1),
-            in1: InstanceNorm::new(&p / "in1", channels),
+            in1: InstanceNorm::new(&p / "in1", channels, styles),
             conv2: ConvLayer::new(&p / "conv2", channels, channels, 3, 1),
-            in2: InstanceNorm::new(&p / "in2", channels),
+            in2: InstanceNorm::new(&p / "in2", channels, styles),
         }
+    }
+
+    /// The block with the norms' styles blended by `styles` (`[N, S]`; see
+    /// [`InstanceNorm::forward_styled`]).
+    pub(crate) fn forward_styled(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
+        let y = self.in1.forward_styled(&self.conv1.forward(xs), styles).relu();
+        xs + self.in2.forward_styled(&self.conv2.forward(&y), styles)
     }
 }
 
 impl Module for ResidualBlock {
     fn forward(&self, xs: &Tensor) -> Tensor {
-        let y = self.in1.forward(&self.conv1.forward(xs)).relu();
-        xs + self.in2.forward(&self.conv2.forward(&y))
+        self.forward_styled(xs, None)
     }
 }
 
@@ -310,31 +343,41 @@ pub struct TransformerNet {
 
 impl TransformerNet {
     /// Creates the net's parameters under `p` (PE initialisation: PyTorch's conv defaults,
-    /// instance-norm scale 1 and shift 0).
+    /// instance-norm scale 1 and shift 0, for each of `cfg.num_styles` styles).
     pub fn new(p: nn::Path, cfg: &TransformerConfig) -> Self {
         let [c1, c2, c3] = cfg.channels;
+        let s = cfg.num_styles.max(1);
         TransformerNet {
             conv1: ConvLayer::new(&p / "conv1", 3, c1, 9, 1),
-            in1: InstanceNorm::new(&p / "in1", c1),
+            in1: InstanceNorm::new(&p / "in1", c1, s),
             conv2: ConvLayer::new(&p / "conv2", c1, c2, 3, 2),
-            in2: InstanceNorm::new(&p / "in2", c2),
+            in2: InstanceNorm::new(&p / "in2", c2, s),
             conv3: ConvLayer::new(&p / "conv3", c2, c3, 3, 2),
-            in3: InstanceNorm::new(&p / "in3", c3),
-            res: (1..=cfg.residual_blocks).map(|i| ResidualBlock::new(&p / format!("res{i}"), c3)).collect(),
+            in3: InstanceNorm::new(&p / "in3", c3, s),
+            res: (1..=cfg.residual_blocks).map(|i| ResidualBlock::new(&p / format!("res{i}"), c3, s)).collect(),
             deconv1: UpsampleConvLayer::new(&p / "deconv1", c3, c2, 3, 2),
-            in4: InstanceNorm::new(&p / "in4", c2),
+            in4: InstanceNorm::new(&p / "in4", c2, s),
             deconv2: UpsampleConvLayer::new(&p / "deconv2", c2, c1, 3, 2),
-            in5: InstanceNorm::new(&p / "in5", c1),
+            in5: InstanceNorm::new(&p / "in5", c1, s),
             deconv3: ConvLayer::new(&p / "deconv3", c1, 3, 9, 1),
         }
     }
 
+    /// How many styles the net holds (`S`; 1 for a PE-compatible net).
+    pub fn num_styles(&self) -> usize {
+        match self.in1.weight.dim() {
+            1 => 1,
+            _ => self.in1.weight.size()[0] as usize,
+        }
+    }
+
     /// The network proper, without size handling: `[N, 3, H, W] → [N, 3, H, W]` for H, W
-    /// multiples of 4 and at least 8 (PE's `forward`).
-    pub(crate) fn forward_aligned(&self, xs: &Tensor) -> Tensor {
-        let mut y = self.downsample_and_residuals(xs);
-        y = self.in4.forward(&self.deconv1.forward(&y)).relu();
-        y = self.in5.forward(&self.deconv2.forward(&y)).relu();
+    /// multiples of 4 and at least 8 (PE's `forward`), the norms' styles blended by
+    /// `styles` (`[N, S]`, `None`: the first style).
+    pub(crate) fn forward_aligned(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
+        let mut y = self.downsample_and_residuals(xs, styles);
+        y = self.in4.forward_styled(&self.deconv1.forward(&y), styles).relu();
+        y = self.in5.forward_styled(&self.deconv2.forward(&y), styles).relu();
         self.deconv3.forward(&y)
     }
 
@@ -344,31 +387,78 @@ impl TransformerNet {
     /// gradients within float rounding (tests: outputs ≤ 1e-5 relative, PyTorch golden
     /// ≤ 1e-4, parameter gradients ≤ 1e-4); differentiable, about 20% faster per CPU
     /// training step and 1.35× per CPU forward at 640×360 (README).
-    pub(crate) fn forward_aligned_fast(&self, xs: &Tensor) -> Tensor {
-        let mut y = self.downsample_and_residuals(xs);
-        y = self.in4.forward(&self.deconv1.forward_subpixel(&y)).relu();
-        y = self.in5.forward(&self.deconv2.forward_subpixel(&y)).relu();
+    pub(crate) fn forward_aligned_fast(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
+        let mut y = self.downsample_and_residuals(xs, styles);
+        y = self.in4.forward_styled(&self.deconv1.forward_subpixel(&y), styles).relu();
+        y = self.in5.forward_styled(&self.deconv2.forward_subpixel(&y), styles).relu();
         self.deconv3.forward_channels_last(&y)
     }
 
     /// Stylizes any size like `forward` (pad to a multiple of 4, crop back), with
     /// [`TransformerNet::forward_aligned_fast`]. `[N, 3, H, W]` RGB 0–255 in and out. What
     /// `infer` runs (under `no_grad`) and what `trainer` trains through; `forward` stays PE's
-    /// exact formulation, the reference the golden tests check.
+    /// exact formulation, the reference the golden tests check. A multi-style net paints its
+    /// first style; see [`TransformerNet::forward_fast_styled`].
     pub fn forward_fast(&self, xs: &Tensor) -> Tensor {
-        at_any_size(xs, |x| self.forward_aligned_fast(x))
+        at_any_size(xs, |x| self.forward_aligned_fast(x, None))
+    }
+
+    /// [`TransformerNet::forward_fast`] with the styles of a multi-style net picked or
+    /// blended per sample: `styles` is `[N, S]` (or `[1, S]` for the whole batch), each row
+    /// non-negative and summing to 1 (see [`style_weights`]). A single-style net ignores it.
+    pub fn forward_fast_styled(&self, xs: &Tensor, styles: &Tensor) -> Tensor {
+        let styles = styles.expand([xs.size()[0], -1], false);
+        at_any_size(xs, |x| self.forward_aligned_fast(x, Some(&styles)))
+    }
+
+    /// PE's exact formulation (`Module::forward`) with the styles blended per sample as in
+    /// [`TransformerNet::forward_fast_styled`].
+    pub fn forward_styled(&self, xs: &Tensor, styles: &Tensor) -> Tensor {
+        let styles = styles.expand([xs.size()[0], -1], false);
+        at_any_size(xs, |x| self.forward_aligned(x, Some(&styles)))
     }
 
     /// conv1 … the residual blocks: `[N, 3, H, W]` → `[N, channels[2], H/4, W/4]`.
-    fn downsample_and_residuals(&self, xs: &Tensor) -> Tensor {
-        let mut y = self.in1.forward(&self.conv1.forward(xs)).relu();
-        y = self.in2.forward(&self.conv2.forward(&y)).relu();
-        y = self.in3.forward(&self.conv3.forward(&y)).relu();
+    fn downsample_and_residuals(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
+        let mut y = self.in1.forward_styled(&self.conv1.forward(xs), styles).relu();
+        y = self.in2.forward_styled(&self.conv2.forward(&y), styles).relu();
+        y = self.in3.forward_styled(&self.conv3.forward(&y), styles).relu();
         for block in &self.res {
-            y = block.forward(&y);
+            y = block.forward_styled(&y, styles);
         }
         y
     }
+}
+
+/// A `[1, S]` style-weight row for a net of `num_styles` styles from `(style index, weight)`
+/// pairs: weights must be finite and non-negative with a positive sum, and are normalised to
+/// sum 1 (Dumoulin et al. blend unnormalised weights; normalised, a blend stays a convex mix
+/// of the learnt scales and shifts). Indices may repeat (their weights add).
+///
+/// # Errors
+/// [`crate::Error::Config`] for an index `≥ num_styles`, a negative or non-finite weight, or
+/// weights that sum to 0.
+pub fn style_weights(picks: &[(usize, f64)], num_styles: usize, device: tch::Device) -> crate::Result<Tensor> {
+    let mut w = vec![0f32; num_styles];
+    for &(i, v) in picks {
+        if i >= num_styles {
+            return Err(crate::Error::Config(format!(
+                "style {i} does not exist: the model holds {num_styles} style(s), 0..{}",
+                num_styles - 1
+            )));
+        }
+        if !v.is_finite() || v < 0.0 {
+            return Err(crate::Error::Config(format!("style weight {v} must be a non-negative number")));
+        }
+        w[i] += v as f32;
+    }
+    let sum: f32 = w.iter().sum();
+    if sum <= 0.0 {
+        return Err(crate::Error::Config("style weights are all zero".into()));
+    }
+    Ok(Tensor::from_slice(&w.iter().map(|v| v / sum).collect::<Vec<_>>())
+        .view([1, num_styles as i64])
+        .to_device(device))
 }
 
 /// Padding `(left, right, top, bottom)` that brings an `h×w` image to a side that is a
@@ -392,7 +482,7 @@ pub fn pad_reflect_or_replicate(xs: &Tensor, pad: [i64; 4]) -> Tensor {
 impl Module for TransformerNet {
     /// `[N, 3, H, W]` (0–255 RGB) → `[N, 3, H, W]` (≈0–255 RGB, unclamped), any H, W ≥ 1.
     fn forward(&self, xs: &Tensor) -> Tensor {
-        at_any_size(xs, |x| self.forward_aligned(x))
+        at_any_size(xs, |x| self.forward_aligned(x, None))
     }
 }
 
@@ -442,6 +532,57 @@ mod tests {
         // conv1-3, 5·2 residual convs and deconv1-3, with weight and bias: 2·16;
         // in1-5 and 5·2 residual norms, with weight and bias: 2·15.
         assert_eq!(vars.len(), 2 * (3 + 10 + 3) + 2 * (5 + 10));
+    }
+
+    #[test]
+    fn style_weights_are_checked_and_normalised() {
+        let w = style_weights(&[(0, 3.0), (2, 1.0)], 3, Device::Cpu).unwrap();
+        assert_eq!(Vec::<f32>::try_from(w.view([-1])).unwrap(), [0.75, 0.0, 0.25]);
+        // A repeated index adds up.
+        let w = style_weights(&[(1, 1.0), (1, 1.0)], 2, Device::Cpu).unwrap();
+        assert_eq!(Vec::<f32>::try_from(w.view([-1])).unwrap(), [0.0, 1.0]);
+        for (picks, needle) in [
+            (vec![(3, 1.0)], "style 3 does not exist"),
+            (vec![(0, -0.5), (1, 1.0)], "non-negative"),
+            (vec![(0, f64::NAN)], "non-negative"),
+            (vec![(0, 0.0)], "all zero"),
+        ] {
+            let e = style_weights(&picks, 3, Device::Cpu).unwrap_err().to_string();
+            assert!(e.contains(needle), "{picks:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_single_style_config_is_stored_as_before_and_many_styles_have_per_style_norms() {
+        // Checkpoints from before conditional instance norm have no num_styles: they read as 1
+        // and a 1-style config writes the same JSON.
+        let old: TransformerConfig = serde_json::from_str(r#"{"channels":[32,64,128],"residual_blocks":5}"#).unwrap();
+        assert_eq!(old, TransformerConfig::default());
+        assert_eq!(serde_json::to_string(&old).unwrap(), r#"{"channels":[32,64,128],"residual_blocks":5}"#);
+        let cfg = TransformerConfig { num_styles: 4, ..Default::default() };
+        assert!(serde_json::to_string(&cfg).unwrap().contains(r#""num_styles":4"#));
+        let vs = nn::VarStore::new(Device::Cpu);
+        let net = TransformerNet::new(vs.root(), &cfg);
+        assert_eq!(net.num_styles(), 4);
+        // Only the 15 norms grow: 4·(2·(32+64+128+64+32) + 5·2·2·128) − that once.
+        let extra = 3 * (2 * (32 + 64 + 128 + 64 + 32) + 5 * 2 * 2 * 128);
+        assert_eq!(num_parameters(&vs), 1_679_235 + extra);
+        assert!(TransformerConfig { num_styles: 0, ..Default::default() }.validate().is_err());
+        // Different styles give different outputs; no weights give the first style.
+        let x = Tensor::rand([1, 3, 16, 16], (Kind::Float, Device::Cpu)) * 255.0;
+        tch::no_grad(|| {
+            for (name, mut v) in vs.variables() {
+                if name.contains(".in") || name.starts_with("in") {
+                    v.copy_(&(Tensor::rand(v.size(), (Kind::Float, Device::Cpu)) + 0.5));
+                }
+            }
+        });
+        let at = |picks: &[(usize, f64)]| {
+            tch::no_grad(|| net.forward_fast_styled(&x, &style_weights(picks, 4, Device::Cpu).unwrap()))
+        };
+        let (a, b) = (at(&[(0, 1.0)]), at(&[(3, 1.0)]));
+        assert!((&a - &b).abs().max().double_value(&[]) > 1.0);
+        assert!((at(&[(0, 1.0)]) - tch::no_grad(|| net.forward_fast(&x))).abs().max().double_value(&[]) < 1e-3);
     }
 
     #[test]

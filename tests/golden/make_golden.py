@@ -4,6 +4,7 @@ Run from the repository root:  .venv/bin/python tests/golden/make_golden.py
 
 It writes, next to this script:
   transformer_net.safetensors  inputs and outputs of TransformerNet (PE architecture)
+  conditional_in.safetensors   a 3-style TransformerNet (conditional instance norm) on one-hot and blended style weights
   losses.safetensors           inputs, Gram matrix, loss values and their gradient of a VGG16 loss network
 
 The networks and losses come from reference/pe.py: plain PyTorch written from the papers and
@@ -65,6 +66,16 @@ save_file(
         "y_odd": AnySize(net)(x_odd).contiguous(),
     },
     os.path.join(HERE, "transformer_net.safetensors"),
+)
+
+# --- Conditional instance norm: 3 styles, small widths ----------------------------------
+cin = TransformerNet(channels=(8, 16, 32), residual_blocks=2, num_styles=3).eval()
+fill_module(cin)
+x_cin = pattern([4, 3, 16, 20], 2.0)
+styles = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.2, 0.5, 0.3], [0.0, 1.0, 0.0]])
+save_file(
+    {"x": x_cin, "styles": styles, "y": cin(x_cin, styles).contiguous()},
+    os.path.join(HERE, "conditional_in.safetensors"),
 )
 
 # --- VGG16 loss network and losses ------------------------------------------------------
