@@ -51,6 +51,11 @@ pub struct StylizeArgs {
     /// Keep the input's colours: take only the stylized luminance (Gatys et al. 2016)
     #[arg(long)]
     pub preserve_color: bool,
+    /// Style of a multi-style model, by name or index, or a blend of several:
+    /// `starry_night`, `2`, `starry_night:0.7,wave:0.3` (weights ≥ 0, normalised to sum 1;
+    /// `infer styles M` lists them). Default: the first style
+    #[arg(long, value_name = "SPEC")]
+    pub style: Option<crate::styles::StyleSpec>,
     /// Stylize at S times the image's size and resize back: below 1 the brush strokes come out
     /// larger (the network paints strokes of a fixed pixel size, so large photos get small
     /// ones), above 1 finer; e.g. 0.5 for a 2048 px photo
@@ -139,6 +144,11 @@ pub enum Command {
         /// auto, cpu, cuda or cuda:N
         #[arg(long, default_value = "auto")]
         device: DeviceChoice,
+    },
+    /// List a checkpoint's styles: index, name (what --style takes), style image
+    Styles {
+        /// Checkpoint file
+        model: PathBuf,
     },
     /// Rewrite a checkpoint with another storage dtype (f16 halves the file for shipping)
     Convert {

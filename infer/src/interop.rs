@@ -142,6 +142,7 @@ pub fn import_reference(reference: &Path, output: &Path, style: Option<&str>, ov
             weights: "torchvision vgg16 (pytorch/examples)".into(),
         },
         faststyle_version: faststyle::VERSION.into(),
+        styles: Vec::new(),
     };
     let ck = Checkpoint::from_parts(&file, meta, Device::Cpu)?;
     checkpoint::save(output, &ck.vs, &ck.meta, StoreDtype::F32)?;

@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `safety` | never overwrite an input or an existing output unless asked |
 //! | `python` | the venv's Python, for import/export helpers |
+//! | [`styles`] | `--style`: picking and blending the styles of a multi-style checkpoint |
 //! | `tile` | overlapping tiles blended without seams, for large images |
 //! | [`pipeline`] | decode → batched compute → encode over a frame source and sink |
 //! | [`stylize`] | a loaded checkpoint ([`Stylizer`]); files and folders through the pipeline |
@@ -20,6 +21,7 @@ pub(crate) mod interop;
 pub mod pipeline;
 pub(crate) mod python;
 pub(crate) mod safety;
+pub mod styles;
 pub mod stylize;
 pub(crate) mod tile;
 pub(crate) mod video;
@@ -42,6 +44,16 @@ use std::path::{Path, PathBuf};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect { model }) => inspect(&model),
+        Some(Command::Styles { model }) => {
+            let meta = CheckpointMeta::read(&model)?;
+            for (i, name) in meta.style_names().iter().enumerate() {
+                match meta.styles.get(i) {
+                    Some(s) => println!("{i}\t{name}\t{} ({}×{})", s.image, s.size[0], s.size[1]),
+                    None => println!("{i}\t{name}\t{}", meta.style_image),
+                }
+            }
+            Ok(())
+        }
         Some(Command::Convert { model, output, dtype }) => {
             let ck = faststyle::Checkpoint::load(&model, tch::Device::Cpu)?;
             checkpoint::save(&output, &ck.vs, &ck.meta, dtype)?;
@@ -116,6 +128,10 @@ fn stylizer(args: &StylizeArgs) -> Result<Stylizer> {
     st.controls = args.controls();
     st.tile = args.tile_config();
     st.style_scale = args.style_scale;
+    if let Some(spec) = &args.style {
+        let picks = spec.resolve(&st.checkpoint.meta.style_names())?;
+        st.style = Some(faststyle::style_weights(&picks, st.checkpoint.net.num_styles(), st.device)?);
+    }
     st.set_precision(args.precision_kind(st.device));
     Ok(st)
 }

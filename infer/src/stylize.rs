@@ -31,6 +31,9 @@ pub struct Stylizer {
     /// 224–256 px training crops), so a 2048 px photo at scale 1 gets strokes an eighth of
     /// the painting's. Controls are applied at full size, against the original image.
     pub style_scale: f64,
+    /// Style weights `[1, S]` of a multi-style net ([`faststyle::style_weights`]); `None`
+    /// paints its first style.
+    pub style: Option<tch::Tensor>,
     /// Dtype the network runs in: the weights are converted with it, so only
     /// [`Stylizer::set_precision`] changes it.
     precision: Kind,
@@ -68,6 +71,7 @@ impl Stylizer {
             controls: faststyle::Controls::default(),
             tile: None,
             style_scale: 1.0,
+            style: None,
             precision: Kind::Float,
         })
     }
@@ -154,7 +158,12 @@ impl Stylizer {
         }
         let x = image_io::hwc_bytes_to_batch(&bytes, imgs.len(), h, w, self.device);
         let y = tch::no_grad(|| {
-            let y = self.checkpoint.net.forward_fast(&x.to_kind(self.precision)).to_kind(Kind::Float);
+            let xk = x.to_kind(self.precision);
+            let y = match &self.style {
+                Some(w) => self.checkpoint.net.forward_fast_styled(&xk, w),
+                None => self.checkpoint.net.forward_fast(&xk),
+            };
+            let y = y.to_kind(Kind::Float);
             controls.apply(&x, &y)
         });
         (0..imgs.len() as i64).map(|i| Ok(image_io::tensor_to_image(&y.get(i))?)).collect()

@@ -14,6 +14,7 @@
 //! | `step`              | training step at which the weights were saved                 |
 //! | `loss_network`      | JSON [`LossNetworkInfo`]: VGG variant, preprocessing, weights |
 //! | `faststyle_version` | version of the faststyle that wrote the file                  |
+//! | `styles`            | multi-style nets only: JSON list of [`StyleInfo`], one per style |
 //! | `train_state`       | optional: the trainer's resume state (JSON; see the trainer)  |
 //!
 //! Tensors whose names start with [`TRAIN_STATE_PREFIX`] are the trainer's optimizer state
@@ -45,6 +46,7 @@ const KEY_STYLE: &str = "style_image";
 const KEY_STEP: &str = "step";
 const KEY_LOSS_NET: &str = "loss_network";
 const KEY_SOFTWARE: &str = "faststyle_version";
+const KEY_STYLES: &str = "styles";
 /// Metadata key of the trainer's resume state (JSON); inference ignores it.
 pub const KEY_TRAIN_STATE: &str = "train_state";
 /// Prefix of the tensors holding the trainer's resume state; inference ignores them.
@@ -60,6 +62,19 @@ pub struct LossNetworkInfo {
     pub preprocessing: Preprocessing,
     /// File name of the VGG weights (no folder).
     pub weights: String,
+}
+
+/// One style of a multi-style net (conditional instance norm; index = position in
+/// [`CheckpointMeta::styles`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StyleInfo {
+    /// What `infer --style` calls it: the style image's file stem unless set otherwise.
+    pub name: String,
+    /// File name of the style image (no folder).
+    pub image: String,
+    /// `[width, height]` the style image was used at in training, pixels.
+    pub size: [u32; 2],
 }
 
 /// Everything a checkpoint records besides its tensors.
@@ -79,6 +94,9 @@ pub struct CheckpointMeta {
     pub loss_network: LossNetworkInfo,
     /// Version of the faststyle that wrote the file.
     pub faststyle_version: String,
+    /// The styles of a multi-style net, in index order (as many as `model.num_styles`);
+    /// empty for a single-style net, whose one style is [`CheckpointMeta::style_image`].
+    pub styles: Vec<StyleInfo>,
 }
 
 impl CheckpointMeta {
@@ -87,7 +105,7 @@ impl CheckpointMeta {
     /// # Errors
     /// [`Error::Config`] if a field cannot be serialised (not expected for valid values).
     pub fn to_map(&self) -> Result<HashMap<String, String>> {
-        Ok(HashMap::from([
+        let mut map = HashMap::from([
             (KEY_FORMAT.into(), FORMAT.into()),
             (KEY_FORMAT_VERSION.into(), self.format_version.to_string()),
             (KEY_MODEL.into(), json(&self.model)?),
@@ -96,7 +114,21 @@ impl CheckpointMeta {
             (KEY_STEP.into(), self.step.to_string()),
             (KEY_LOSS_NET.into(), json(&self.loss_network)?),
             (KEY_SOFTWARE.into(), self.faststyle_version.clone()),
-        ]))
+        ]);
+        if !self.styles.is_empty() {
+            map.insert(KEY_STYLES.into(), json(&self.styles)?);
+        }
+        Ok(map)
+    }
+
+    /// The names `infer --style` accepts, in index order: the [`StyleInfo`] names of a
+    /// multi-style net, or the style image's file stem for a single-style one.
+    pub fn style_names(&self) -> Vec<String> {
+        if self.styles.is_empty() {
+            let stem = Path::new(&self.style_image).file_stem().map(|s| s.to_string_lossy().into_owned());
+            return vec![stem.unwrap_or_else(|| "style".into())];
+        }
+        self.styles.iter().map(|s| s.name.clone()).collect()
     }
 
     /// Parses and checks the metadata map of a file. `path` is for messages.
@@ -134,6 +166,14 @@ impl CheckpointMeta {
         let loss_network =
             serde_json::from_str(get(KEY_LOSS_NET)?).map_err(|e| bad(format!("loss_network is invalid: {e}")))?;
         let step = get(KEY_STEP)?.parse().map_err(|_| bad(format!("step {:?} is not an integer", map[KEY_STEP])))?;
+        let styles: Vec<StyleInfo> = match map.get(KEY_STYLES) {
+            Some(j) => serde_json::from_str(j).map_err(|e| bad(format!("styles is invalid: {e}")))?,
+            None => Vec::new(),
+        };
+        let listed = if styles.is_empty() { 1 } else { styles.len() };
+        if listed != model.num_styles {
+            return Err(bad(format!("the net holds {} style(s) but the metadata names {listed}", model.num_styles)));
+        }
         Ok(CheckpointMeta {
             format_version: version,
             model,
@@ -142,6 +182,7 @@ impl CheckpointMeta {
             step,
             loss_network,
             faststyle_version: get(KEY_SOFTWARE)?.clone(),
+            styles,
         })
     }
 

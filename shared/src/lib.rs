@@ -39,7 +39,7 @@ pub mod tensor_file;
 pub mod transformer;
 pub mod vgg;
 
-pub use checkpoint::{Checkpoint, CheckpointMeta};
+pub use checkpoint::{Checkpoint, CheckpointMeta, StyleInfo};
 pub use color::Controls;
 pub use device::{DeviceChoice, Precision};
 pub use error::{Error, Result};

@@ -179,6 +179,7 @@ pub fn sample_meta(model: faststyle::TransformerConfig) -> faststyle::Checkpoint
             weights: "vgg.safetensors".into(),
         },
         faststyle_version: faststyle::VERSION.into(),
+        styles: Vec::new(),
     }
 }
 

@@ -537,6 +537,7 @@ fn checkpoint_meta(cfg: &TrainConfig) -> Result<CheckpointMeta> {
             weights: file_name(r.vgg_weights.as_deref().context("no VGG weights")?),
         },
         faststyle_version: faststyle::VERSION.to_string(),
+        styles: Vec::new(),
     })
 }
 

@@ -1,0 +1,93 @@
+//! Multi-style checkpoints (conditional instance norm) through `infer`: `infer styles`,
+//! `--style` by name, index and blend, and the errors for bad specs. The checkpoint is a
+//! 3-style net of small widths with deterministic weights, saved with its style list.
+
+use faststyle::checkpoint::save;
+use faststyle::{StoreDtype, StyleInfo, TransformerConfig, TransformerNet};
+use faststyle_suite::corpus::sample_meta;
+use faststyle_suite::{fill_var_store, infer_cpu, infer_image, run_bin};
+use std::path::Path;
+use tch::{nn, Device};
+
+const NAMES: [&str; 3] = ["starry_night", "wave", "scream"];
+
+fn write_pack(path: &Path) {
+    let cfg = TransformerConfig { channels: [8, 16, 32], residual_blocks: 2, num_styles: 3 };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = TransformerNet::new(vs.root(), &cfg);
+    fill_var_store(&vs);
+    // fill() makes the styles' scales and shifts nearly alike: set them apart.
+    tch::no_grad(|| {
+        for (_, mut v) in vs.variables().into_iter().filter(|(_, v)| v.dim() == 2) {
+            let apart = tch::Tensor::from_slice(&[1.0f32, -1.5, 3.0]).view([3, 1]);
+            v.copy_(&(&v * apart));
+        }
+    });
+    let styles = NAMES.map(|n| StyleInfo { name: n.into(), image: format!("{n}.jpg"), size: [256, 203] }).to_vec();
+    save(path, &vs, &faststyle::CheckpointMeta { styles, ..sample_meta(cfg) }, StoreDtype::F32).unwrap();
+}
+
+fn diff(a: &image::RgbImage, b: &image::RgbImage) -> f64 {
+    a.as_raw().iter().zip(b.as_raw()).map(|(x, y)| (*x as f64 - *y as f64).abs()).fold(0.0, f64::max)
+}
+
+#[test]
+fn styles_are_listed_picked_by_name_or_index_and_blended() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, input) = (d.join("pack.safetensors"), d.join("in.png"));
+    write_pack(&model);
+    faststyle::synthetic::render_scene(40, 32, 4).save(&input).unwrap();
+    let m = model.to_str().unwrap();
+
+    let listed = run_bin("infer", &["styles", m]);
+    assert!(listed.ok(), "{}", listed.stderr);
+    let lines: Vec<&str> = listed.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", listed.stdout);
+    assert!(lines[1].starts_with("1\twave\twave.jpg (256×203)"), "{}", lines[1]);
+
+    let at = |name: &str, style: &str| infer_image(&input, &d.join(name), &["--model", m, "--style", style]);
+    let (first, wave, scream) = (at("a.png", "starry_night"), at("b.png", "wave"), at("c.png", "2"));
+    let (d1, d2) = (diff(&first, &wave), diff(&wave, &scream));
+    assert!(d1 > 5.0 && d2 > 5.0, "each style paints differently: {d1} {d2}");
+    // By index or by name, the same; no --style is the first style.
+    assert_eq!(diff(&at("b1.png", "1"), &wave), 0.0);
+    assert_eq!(diff(&infer_image(&input, &d.join("default.png"), &["--model", m]), &first), 0.0);
+    // Weights are normalised: wave:2 is wave; a 50/50 blend differs from both ends.
+    assert_eq!(diff(&at("b2.png", "wave:2"), &wave), 0.0);
+    let blend = at("mix.png", "wave:0.5,scream:0.5");
+    assert!(diff(&blend, &wave) > 1.0 && diff(&blend, &scream) > 1.0);
+
+    for (bad, needle) in [
+        ("monet", "no style \"monet\""),
+        ("3", "no style \"3\""),
+        ("wave:-1", "≥ 0"),
+        ("wave:0,scream:0", "all zero"),
+        ("wave:x", "not a number"),
+    ] {
+        let out = d.join("bad.png");
+        let r = infer_cpu(&input, &out, &["--model", m, "--style", bad]);
+        assert!(!r.ok() && r.stderr.contains(needle), "{bad}: {}", r.stderr);
+        assert!(!out.exists(), "{bad}: no output");
+    }
+}
+
+#[test]
+fn a_single_style_checkpoint_has_one_style_named_after_its_image() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/starry_night.safetensors");
+    let listed = run_bin("infer", &["styles", shipped.to_str().unwrap()]);
+    assert!(listed.ok() && listed.stdout.starts_with("0\tstarry_night\t"), "{}", listed.stdout);
+}
+
+#[test]
+fn a_multi_style_checkpoint_must_name_each_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unnamed.safetensors");
+    let cfg = TransformerConfig { channels: [8, 16, 32], residual_blocks: 2, num_styles: 3 };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = TransformerNet::new(vs.root(), &cfg);
+    save(&path, &vs, &sample_meta(cfg), StoreDtype::F32).unwrap();
+    let r = run_bin("infer", &["styles", path.to_str().unwrap()]);
+    assert!(!r.ok() && r.stderr.contains("holds 3 style(s) but the metadata names 1"), "{}", r.stderr);
+    assert!(r.stderr.contains("unnamed.safetensors"), "{}", r.stderr);
+}
