@@ -100,6 +100,12 @@ fn the_report_reproduces_the_models_training_loss() {
     let sheet = image::open(out.join("sheet.png")).unwrap();
     assert_eq!((sheet.width(), sheet.height()), (4 * 36 + 4, 5 * 36 + 4));
     assert!(ran.stderr.contains("mean") && ran.stderr.contains("border detail"), "{}", ran.stderr);
+    // The median of the per-photo ratios (5 photos: the third smallest), per count.
+    for (i, k) in [2u64, 4].iter().enumerate() {
+        let mut r: Vec<f64> = images.iter().map(|row| row["gatys"][i]["ratio"].as_f64().unwrap()).collect();
+        r.sort_by(f64::total_cmp);
+        assert_eq!(report["median_ratios"][i], serde_json::json!([k, r[2]]));
+    }
     // The fixture's VGG16 stops after relu2_2: the yardstick measures the layers it has.
     assert_eq!(report["yardstick_layers"], serde_json::json!([RELU1_2, RELU2_2]));
 

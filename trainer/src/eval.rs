@@ -103,6 +103,10 @@ pub struct Report {
     pub images: Vec<Row>,
     /// Means over the photos (ratios of means).
     pub mean: Row,
+    /// Per Gatys count, `(k, median over the photos of model / Gatys@k)`: the figure one
+    /// stalled Gatys run (L-BFGS without a line search sometimes stalls from noise; README)
+    /// cannot move, unlike the ratio of means.
+    pub median_ratios: Vec<(usize, f64)>,
 }
 
 /// The `k` at which a decreasing curve `(k, loss)` reaches `target`, linear in log-loss
@@ -206,6 +210,9 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     }
     let mean = mean_row(&rows);
     eprintln!("{}", table_line(&mean));
+    let median_ratios = median_ratios(&rows);
+    let medians: Vec<String> = median_ratios.iter().map(|(k, r)| format!("@{k} ×{r:.2}")).collect();
+    eprintln!("{:<28} model / gatys {}", "median over photos", medians.join(", "));
     let report = Report {
         model: opts.model.clone(),
         style_image: cfg.recipe.style_image.clone(),
@@ -213,6 +220,7 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         yardstick_layers: yardstick.layers_used().to_vec(),
         images: rows,
         mean,
+        median_ratios,
     };
     let json = serde_json::to_string_pretty(&report)?;
     faststyle::fsutil::write_bytes_atomic(&opts.out.join("report.json"), json.as_bytes())?;
@@ -415,6 +423,19 @@ fn mean_row(rows: &[Row]) -> Row {
         .collect();
     let measured = Measured { border, style_strength: mean(&|r| r.style_strength), style_shares };
     row("mean".into(), model, gatys, measured)
+}
+
+/// Per Gatys count, the median over `rows` of the model / Gatys ratio (the mean of the two
+/// middle values for an even count).
+fn median_ratios(rows: &[Row]) -> Vec<(usize, f64)> {
+    (0..rows[0].gatys.len())
+        .map(|i| {
+            let mut r: Vec<f64> = rows.iter().map(|row| row.gatys[i].ratio).collect();
+            r.sort_by(f64::total_cmp);
+            let n = r.len();
+            (rows[0].gatys[i].iterations, if n % 2 == 1 { r[n / 2] } else { (r[n / 2 - 1] + r[n / 2]) / 2.0 })
+        })
+        .collect()
 }
 
 /// One line of the printed table.
