@@ -91,3 +91,25 @@ fn a_multi_style_checkpoint_must_name_each_style() {
     assert!(!r.ok() && r.stderr.contains("holds 3 style(s) but the metadata names 1"), "{}", r.stderr);
     assert!(r.stderr.contains("unnamed.safetensors"), "{}", r.stderr);
 }
+
+#[test]
+fn the_sheet_shows_the_photo_and_every_style() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (model, input, sheet) = (d.join("pack.safetensors"), d.join("in.png"), d.join("sheet.png"));
+    write_pack(&model);
+    faststyle::synthetic::render_scene(40, 32, 4).save(&input).unwrap();
+    let (m, i, s) = (model.to_str().unwrap(), input.to_str().unwrap(), sheet.to_str().unwrap());
+    let r =
+        run_bin("infer", &["sheet", "--model", m, "--input", i, "--output", s, "--columns", "2", "--device", "cpu"]);
+    assert!(r.ok() && r.stdout.contains("3 style(s)"), "{}", r.stderr);
+    // 4 cells (photo + 3 styles) of 40×(32 + 22) in 2 columns: (2·44 + 4) × (2·58 + 4).
+    let img = image::open(&sheet).unwrap().to_rgb8();
+    assert_eq!(img.dimensions(), (92, 120));
+    // Cell 3 (row 1, column 1) is style 2, as infer --style 2 paints it.
+    let styled = infer_image(&input, &d.join("s2.png"), &["--model", m, "--style", "2"]);
+    let cell = image::imageops::crop_imm(&img, 48, 62, 40, 32).to_image();
+    assert_eq!(diff(&cell, &styled), 0.0);
+    let bad = run_bin("infer", &["sheet", "--model", m, "--input", "/nope.png", "--output", s, "--device", "cpu"]);
+    assert!(!bad.ok() && bad.stderr.contains("/nope.png"), "{}", bad.stderr);
+}

@@ -150,6 +150,27 @@ pub enum Command {
         /// Checkpoint file
         model: PathBuf,
     },
+    /// Every style of a model on one photo, side by side and captioned, after the photo itself
+    Sheet {
+        /// Checkpoint file (default: the built-in one)
+        #[arg(long, value_name = "M")]
+        model: Option<PathBuf>,
+        /// The photo
+        #[arg(long, value_name = "IMG")]
+        input: PathBuf,
+        /// The sheet (.png or .jpg)
+        #[arg(long, value_name = "IMG")]
+        output: PathBuf,
+        /// Scale the photo down so its longer side is at most this many pixels
+        #[arg(long, value_name = "PX", default_value_t = 512, value_parser = clap::value_parser!(u32).range(16..))]
+        max_size: u32,
+        /// Cells per row
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..))]
+        columns: u32,
+        /// auto, cpu, cuda or cuda:N
+        #[arg(long, default_value = "auto")]
+        device: DeviceChoice,
+    },
     /// Rewrite a checkpoint with another storage dtype (f16 halves the file for shipping)
     Convert {
         /// Checkpoint file

@@ -44,6 +44,12 @@ use std::path::{Path, PathBuf};
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect { model }) => inspect(&model),
+        Some(Command::Sheet { model, input, output, max_size, columns, device }) => {
+            let st = Stylizer::load(model.as_deref(), device)?;
+            let n = style_sheet(st, &input, &output, max_size, columns as usize)?;
+            println!("wrote {} (the photo and {n} style(s))", output.display());
+            Ok(())
+        }
         Some(Command::Styles { model }) => {
             let meta = CheckpointMeta::read(&model)?;
             for (i, name) in meta.style_names().iter().enumerate() {
@@ -210,6 +216,27 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
         eprintln!("wrote {} ({w}×{h})", output.display());
     }
     Ok(())
+}
+
+/// Writes `output`: the photo at `input` (fitted to `max_size`) and then each of the
+/// stylizer's styles on it, captioned with the style names, `columns` to a row. Returns the
+/// number of styles.
+///
+/// # Errors
+/// Unreadable input, unsupported output extension, a failed forward pass or write (each names
+/// its file).
+fn style_sheet(mut st: Stylizer, input: &Path, output: &Path, max_size: u32, columns: usize) -> Result<usize> {
+    faststyle::image_io::OutputFormat::from_path(output)?;
+    let photo = faststyle::image_io::read_rgb_fitted(input, Some(max_size))?;
+    let names = st.checkpoint.meta.style_names();
+    let mut cells =
+        vec![(input.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(), photo.clone())];
+    for (i, name) in names.iter().enumerate() {
+        st.style = Some(faststyle::style_weights(&[(i, 1.0)], names.len(), st.device)?);
+        cells.push((format!("{i} {name}"), st.stylize(&photo)?));
+    }
+    faststyle::image_io::write_image(output, &faststyle::sheet::captioned_sheet(&cells, columns))?;
+    Ok(names.len())
 }
 
 /// Prints a checkpoint's metadata and tensor summary to stdout.

@@ -18,7 +18,8 @@
 //! - [`progress`]: the progress bar and the warnings printed above it;
 //! - [`color`]: output controls (strength, colour preservation);
 //! - [`lbfgs`]: L-BFGS with PyTorch's semantics, for optimisation-based style transfer;
-//! - [`quality`]: border-band figures and the fixed style-strength yardstick.
+//! - [`quality`]: border-band figures and the fixed style-strength yardstick;
+//! - [`sheet`]: contact sheets, with captions.
 //!
 //! Tensor conventions used throughout: images are `[N, 3, H, W]` `f32` RGB with values in
 //! 0–255 (not normalised); the loss network applies its own preprocessing.
@@ -34,6 +35,7 @@ pub mod lbfgs;
 pub mod loss;
 pub mod progress;
 pub mod quality;
+pub mod sheet;
 pub mod synthetic;
 pub mod tensor_file;
 pub mod transformer;
