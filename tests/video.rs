@@ -110,6 +110,34 @@ fn a_clip_with_odd_size_and_audio_becomes_h264_with_the_audio_copied() {
     assert!(std::fs::read_dir(d).unwrap().all(|e| !e.unwrap().file_name().to_string_lossy().ends_with(".tmp")));
 }
 
+/// Flags that apply to images apply to videos: `--max-size` scales the frames (it was once
+/// silently ignored), `--style-scale` runs the network smaller.
+#[test]
+fn max_size_and_style_scale_apply_to_videos() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (clip, out, half) = (d.join("clip.mkv"), d.join("small.mp4"), d.join("half.mp4"));
+    make_clip(&clip, 160, 120, 0.5);
+    let o = run(&mut infer_cmd(
+        &["--input", clip.to_str().unwrap(), "--output", out.to_str().unwrap(), "--max-size", "80"],
+        None,
+    ));
+    assert!(o.status.success(), "{}", o.stderr.clone());
+    let streams = probe(&out);
+    let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
+    // 160×120 with the longer side ≤ 80: 80×60.
+    assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(80), Some(60)));
+    assert_eq!(video["nb_read_frames"], "5");
+    let o = run(&mut infer_cmd(
+        &["--input", clip.to_str().unwrap(), "--output", half.to_str().unwrap(), "--style-scale", "0.5"],
+        None,
+    ));
+    assert!(o.status.success(), "{}", o.stderr.clone());
+    let (full, small) = (first_frame(&half, &d.join("h.png")), first_frame(&out, &d.join("s.png")));
+    assert_eq!(full.dimensions(), (160, 120), "--style-scale keeps the frame size");
+    assert_eq!(small.dimensions(), (80, 60));
+}
+
 #[test]
 fn without_ffmpeg_the_error_says_how_to_install_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -152,4 +180,119 @@ fn a_bad_or_interrupted_video_leaves_no_output_that_looks_complete() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(!out.exists(), "a killed run must not leave {}", out.display());
+}
+
+fn sorted_names(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// Video → numbered frames → video keeps every frame, in order: with `--strength 0` both
+/// steps give their input back (up to H.264), so frame k of the result matches frame k of the
+/// clip and not its neighbours. `--fps` sets the new video's rate.
+#[test]
+fn a_video_to_frames_and_back_keeps_count_and_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (clip, frames, back) = (d.join("clip.mkv"), d.join("frames"), d.join("back.mp4"));
+    make_clip(&clip, 96, 64, 1.5);
+    let identity = ["--strength", "0"];
+    let o = run(&mut infer_cmd(
+        &[&["--input", clip.to_str().unwrap(), "--output", frames.to_str().unwrap()][..], &identity].concat(),
+        None,
+    ));
+    assert!(o.status.success(), "{}", o.stderr.clone());
+    let names = sorted_names(&frames);
+    assert_eq!(names.len(), 15);
+    assert_eq!((names[0].as_str(), names[14].as_str()), ("frame_000001.png", "frame_000015.png"));
+    let o = run(&mut infer_cmd(
+        &[&["--input", frames.to_str().unwrap(), "--output", back.to_str().unwrap(), "--fps", "10"][..], &identity]
+            .concat(),
+        None,
+    ));
+    assert!(o.status.success(), "{}", o.stderr.clone());
+    let video = probe(&back).into_iter().find(|s| s["codec_type"] == "video").unwrap();
+    assert_eq!(video["nb_read_frames"], "15");
+    // Frame 8 (ffmpeg's select is 0-based: n = 7) of the result against the clip's 7, 8, 9.
+    let frame = |video: &Path, n: u32, png: &str| {
+        let png = d.join(png);
+        ffmpeg(&[
+            "-i",
+            video.to_str().unwrap(),
+            "-vf",
+            &format!("select=eq(n\\,{n})"),
+            "-frames:v",
+            "1",
+            png.to_str().unwrap(),
+        ]);
+        image::open(&png).unwrap().to_rgb8()
+    };
+    let got = frame(&back, 7, "got.png");
+    let (before, same, after) = (frame(&clip, 6, "c6.png"), frame(&clip, 7, "c7.png"), frame(&clip, 8, "c8.png"));
+    let e = mean_abs_diff(&got, &same);
+    let (eb, ea) = (mean_abs_diff(&got, &before), mean_abs_diff(&got, &after));
+    // H.264 4:2:0 on a 96×64 test pattern costs about 10 levels; a neighbour costs more.
+    assert!(e < 12.0 && e < eb && e < ea, "frame 8 is out of place: {e} vs {eb}, {ea}");
+    // --fps only makes sense when a video is made from frames.
+    let o = run(&mut infer_cmd(
+        &["--input", clip.to_str().unwrap(), "--output", d.join("x.mp4").to_str().unwrap(), "--fps", "5"],
+        None,
+    ));
+    assert!(!o.status.success() && o.stderr.clone().contains("--fps"));
+}
+
+/// `--shard K/N` partitions a folder (sorted names) and a video (contiguous frame ranges,
+/// numbered in the whole video) exactly; a shard's frame equals the whole run's.
+#[test]
+fn shards_partition_folders_and_videos_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let photos = d.join("photos");
+    std::fs::create_dir(&photos).unwrap();
+    for i in 0..7 {
+        faststyle::synthetic::render_scene(24, 16, i).save(photos.join(format!("p{i}.png"))).unwrap();
+    }
+    let mut seen = Vec::new();
+    for k in 0..3 {
+        let out = d.join(format!("shard{k}"));
+        let shard = format!("{k}/3");
+        let o = run(&mut infer_cmd(
+            &["--input", photos.to_str().unwrap(), "--output", out.to_str().unwrap(), "--shard", &shard],
+            None,
+        ));
+        assert!(o.status.success(), "{}", o.stderr.clone());
+        seen.extend(sorted_names(&out));
+    }
+    // 7 over 3: ⌊7k/3⌋ gives 2, 2 and 3 files, each once.
+    assert_eq!(seen, sorted_names(&photos));
+
+    let (clip, whole) = (d.join("clip.mkv"), d.join("whole"));
+    make_clip(&clip, 64, 48, 1.5);
+    let o = run(&mut infer_cmd(&["--input", clip.to_str().unwrap(), "--output", whole.to_str().unwrap()], None));
+    assert!(o.status.success(), "{}", o.stderr.clone());
+    let parts = d.join("parts");
+    for k in 0..4 {
+        let shard = format!("{k}/4");
+        let o = run(&mut infer_cmd(
+            &["--input", clip.to_str().unwrap(), "--output", parts.to_str().unwrap(), "--shard", &shard],
+            None,
+        ));
+        assert!(o.status.success(), "{}", o.stderr.clone());
+    }
+    assert_eq!(sorted_names(&parts), sorted_names(&whole), "15 frames, each written by one shard");
+    for name in ["frame_000001.png", "frame_000004.png", "frame_000008.png", "frame_000015.png"] {
+        let (a, b) =
+            (image::open(parts.join(name)).unwrap().to_rgb8(), image::open(whole.join(name)).unwrap().to_rgb8());
+        assert!(mean_abs_diff(&a, &b) < 0.5, "{name}");
+    }
+    // A shard cannot write a video, and K must be below N.
+    for (shard, out) in [("0/2", "x.mp4"), ("2/2", "y")] {
+        let o = run(&mut infer_cmd(
+            &["--input", clip.to_str().unwrap(), "--output", d.join(out).to_str().unwrap(), "--shard", shard],
+            None,
+        ));
+        assert!(!o.status.success() && o.stderr.clone().contains("--shard"), "{shard}: {}", o.stderr.clone());
+    }
 }

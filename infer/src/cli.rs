@@ -77,6 +77,14 @@ pub struct StylizeArgs {
     /// Overlap of neighbouring tiles, pixels (default N/8)
     #[arg(long, value_name = "PX", requires = "tile")]
     pub tile_overlap: Option<u32>,
+    /// Do only share K of N of a folder (sorted names) or a video (a contiguous frame range,
+    /// written as numbered frames into an --output folder): for Slurm arrays and Kubernetes
+    /// Indexed Jobs; the N shards partition the input exactly
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<crate::stylize::Shard>,
+    /// Frame rate of a video made from a folder of frames (default 25)
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub fps: Option<u32>,
     /// Threads decoding and encoding frames (default: one per core)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub io_threads: Option<u32>,

@@ -162,58 +162,136 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
     let meta = std::fs::metadata(input).with_context(|| format!("{}", input.display()))?;
     let existing = ExistingOutputs::from_flags(args.overwrite, args.skip_existing);
     safety::check_output_is_not_input(input, output, meta.is_dir(), args.overwrite)?;
-    if meta.is_dir() {
-        let st = stylizer(args)?;
-        let opts =
-            pipeline::PipelineOptions { batch: args.batch as usize, max_size: args.max_size, ..Default::default() };
-        let report = stylize_folder(&st, input, output, &opts, existing)?;
-        let fps = report.done as f64 / report.seconds.max(1e-9);
-        let kept = match report.skipped_existing {
-            0 => String::new(),
-            n => format!("; kept {n} existing output(s)"),
-        };
-        eprintln!(
-            "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}; {}",
-            report.done,
-            output.display(),
-            report.seconds,
-            report.stages.summary(report.done),
+    let (from_video, to_video) = (video::is_video(input), video::is_video(output));
+    // Flags that only one kind of job uses are refused elsewhere, never dropped.
+    if args.fps.is_some() && !(meta.is_dir() && to_video) {
+        bail!("--fps sets the frame rate of a video made from a folder of frames; this job makes none");
+    }
+    if args.shard.is_some() && (!(meta.is_dir() || from_video) || to_video) {
+        bail!(
+            "--shard splits a folder or a video into frame files: it needs a folder or video --input and a folder \
+             --output (join the shards' frames afterwards with `infer --input FRAMES/ --output out.mp4`)"
         );
-        if !report.failed.is_empty() {
-            let total = report.failed.len() + report.done + report.skipped_existing;
-            bail!("{} of {total} file(s) could not be stylized (listed above)", report.failed.len());
+    }
+    if meta.is_dir() && to_video {
+        return folder_to_video(args, input, output, existing);
+    }
+    if meta.is_dir() {
+        return folder_to_folder(args, input, output, existing);
+    }
+    if from_video && to_video {
+        if existing.keep_existing_file(output)? {
+            return Ok(());
         }
-    } else if video::is_video(input) {
-        if !video::is_video(output) {
+        let r = video::stylize_video(&stylizer(args)?, input, output, args.batch as usize, args.max_size)?;
+        print_video_report(output, &r);
+        return Ok(());
+    }
+    if from_video {
+        return video_to_folder(args, input, output);
+    }
+    if to_video {
+        bail!("{}: a single image makes no video; give a folder of frames as --input", input.display());
+    }
+    if existing.keep_existing_file(output)? {
+        return Ok(());
+    }
+    let st = stylizer(args)?;
+    let (w, h) = st.stylize_file(input, output, args.max_size)?;
+    eprintln!("wrote {} ({w}×{h})", output.display());
+    Ok(())
+}
+
+fn print_video_report(output: &Path, r: &video::VideoReport) {
+    eprintln!(
+        "wrote {} ({} frames at {} fps{}) in {:.1} s ({:.2} frames/s); {}",
+        output.display(),
+        r.frames,
+        r.fps,
+        if r.audio { ", audio copied" } else { "" },
+        r.seconds,
+        r.frames as f64 / r.seconds.max(1e-9),
+        r.stages.summary(r.frames),
+    );
+}
+
+/// A folder of images into a folder (names and layout kept), or the `--shard` of it.
+fn folder_to_folder(args: &StylizeArgs, input: &Path, output: &Path, existing: ExistingOutputs) -> Result<()> {
+    let st = stylizer(args)?;
+    let opts = pipeline::PipelineOptions { batch: args.batch as usize, max_size: args.max_size, ..Default::default() };
+    let report = stylize_folder(&st, input, output, &opts, existing, args.shard)?;
+    let fps = report.done as f64 / report.seconds.max(1e-9);
+    let kept = match report.skipped_existing {
+        0 => String::new(),
+        n => format!("; kept {n} existing output(s)"),
+    };
+    eprintln!(
+        "stylized {} image(s) into {} in {:.1} s ({fps:.2} frames/s){kept}; {}",
+        report.done,
+        output.display(),
+        report.seconds,
+        report.stages.summary(report.done),
+    );
+    if !report.failed.is_empty() {
+        let total = report.failed.len() + report.done + report.skipped_existing;
+        bail!("{} of {total} file(s) could not be stylized (listed above)", report.failed.len());
+    }
+    Ok(())
+}
+
+/// A folder of frames (sorted names) into one video at `--fps`.
+fn folder_to_video(args: &StylizeArgs, input: &Path, output: &Path, existing: ExistingOutputs) -> Result<()> {
+    if existing.keep_existing_file(output)? {
+        return Ok(());
+    }
+    let faststyle::image_io::ImageListing { files, unreadable } = faststyle::image_io::list_images(input)?;
+    if let Some((p, why)) = unreadable.first() {
+        bail!("{}: {why}; a video needs every frame", p.display());
+    }
+    let st = stylizer(args)?;
+    let fps = args.fps.unwrap_or(DEFAULT_FPS);
+    let r = video::frames_to_video(&st, &files, output, fps, args.batch as usize, args.max_size)
+        .with_context(|| format!("stylizing the frames of {}", input.display()))?;
+    print_video_report(output, &r);
+    Ok(())
+}
+
+/// Frame rate of a video made from frames when `--fps` is not given.
+pub const DEFAULT_FPS: u32 = 25;
+
+/// A video into a folder of numbered frames (all, or the `--shard`'s contiguous range).
+fn video_to_folder(args: &StylizeArgs, input: &Path, output: &Path) -> Result<()> {
+    if args.skip_existing {
+        bail!("--skip-existing applies to image folders; for a video's frames, pass --overwrite or a new folder");
+    }
+    let total = video::count_frames(input)?;
+    let range = args.shard.map(|s| s.range(total)).unwrap_or(0..total);
+    if !args.overwrite {
+        if let Some(n) = range.clone().find(|n| output.join(video::frame_name(n + 1)).exists()) {
             bail!(
-                "{}: a video input needs a video output ({}), got {}",
-                input.display(),
-                video::VIDEO_EXTENSIONS.join(", "),
-                output.display()
+                "{}: exists; pass --overwrite to replace the frames",
+                output.join(video::frame_name(n + 1)).display()
             );
         }
-        if existing.keep_existing_file(output)? {
-            return Ok(());
-        }
-        let st = stylizer(args)?;
-        let r = video::stylize_video(&st, input, output, args.batch as usize)?;
-        eprintln!(
-            "wrote {} ({} frames at {} fps{}) in {:.1} s ({:.2} frames/s); {}",
-            output.display(),
-            r.frames,
-            r.fps,
-            if r.audio { ", audio copied" } else { "" },
-            r.seconds,
-            r.frames as f64 / r.seconds.max(1e-9),
-            r.stages.summary(r.frames),
-        );
+    }
+    std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
+    faststyle::fsutil::remove_stale_temp_files(output, true);
+    let st = stylizer(args)?;
+    let (r, failed) = if range.is_empty() {
+        (video::VideoReport::default(), 0)
     } else {
-        if existing.keep_existing_file(output)? {
-            return Ok(());
-        }
-        let st = stylizer(args)?;
-        let (w, h) = st.stylize_file(input, output, args.max_size)?;
-        eprintln!("wrote {} ({w}×{h})", output.display());
+        video::video_to_frames(&st, input, output, Some(range.clone()), args.batch as usize, args.max_size)?
+    };
+    eprintln!(
+        "wrote frames {}..{} of {total} into {} in {:.1} s ({:.2} frames/s)",
+        range.start + 1,
+        range.end,
+        output.display(),
+        r.seconds,
+        r.frames as f64 / r.seconds.max(1e-9)
+    );
+    if failed > 0 {
+        bail!("{failed} frame(s) could not be written (listed above)");
     }
     Ok(())
 }

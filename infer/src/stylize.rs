@@ -220,6 +220,42 @@ pub fn output_path_for(input_root: &Path, file: &Path, output_root: &Path) -> Pa
     }
 }
 
+/// Share `index` of `count` of a job (`infer --shard K/N`, for Slurm job arrays and Kubernetes
+/// Indexed Jobs): the contiguous part `⌊K·n/N⌋ .. ⌊(K+1)·n/N⌋` of `n` sorted items, so the N
+/// shards partition the items exactly, in order, whatever `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// K, from 0.
+    pub index: u64,
+    /// N ≥ 1.
+    pub count: u64,
+}
+
+impl Shard {
+    /// The items of this shard among `n`.
+    pub fn range(&self, n: u64) -> std::ops::Range<u64> {
+        let at = |k: u64| (k as u128 * n as u128 / self.count as u128) as u64;
+        at(self.index)..at(self.index + 1)
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    /// `K/N` with `0 ≤ K < N`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (k, n) = s.split_once('/').ok_or_else(|| format!("{s:?} is not K/N (e.g. 0/4)"))?;
+        let (index, count): (u64, u64) = match (k.trim().parse(), n.trim().parse()) {
+            (Ok(k), Ok(n)) => (k, n),
+            _ => return Err(format!("{s:?} is not K/N with whole numbers")),
+        };
+        if count == 0 || index >= count {
+            return Err(format!("{s:?}: K must be in 0..N and N at least 1"));
+        }
+        Ok(Shard { index, count })
+    }
+}
+
 /// Result of stylizing a folder.
 #[derive(Debug, Default)]
 pub struct FolderReport {
@@ -252,9 +288,14 @@ pub fn stylize_folder(
     output: &Path,
     opts: &PipelineOptions,
     existing: ExistingOutputs,
+    shard: Option<Shard>,
 ) -> Result<FolderReport> {
     let console = Console::hidden();
-    let ImageListing { files, unreadable } = image_io::list_images(input)?;
+    let ImageListing { mut files, unreadable } = image_io::list_images(input)?;
+    if let Some(shard) = shard {
+        let r = shard.range(files.len() as u64);
+        files = files[r.start as usize..r.end as usize].to_vec();
+    }
     let mut report = FolderReport::default();
     for (path, why) in unreadable {
         console.skipped(&path, &why);
@@ -323,4 +364,25 @@ pub fn stylize_jobs(
 ) -> Result<PipelineReport> {
     let mut source = FileSource::new(jobs, opts.max_size);
     pipeline::run(&mut source, &mut FileSink::new(jobs), opts, &mut |imgs| st.stylize_batch(imgs), on_done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_any_count_in_order() {
+        for n in 0..40u64 {
+            for count in 1..7u64 {
+                let ranges: Vec<_> = (0..count).map(|index| Shard { index, count }.range(n)).collect();
+                assert_eq!(ranges[0].start, 0);
+                assert_eq!(ranges[ranges.len() - 1].end, n);
+                assert!(ranges.windows(2).all(|w| w[0].end == w[1].start), "{n} over {count}: {ranges:?}");
+            }
+        }
+        assert_eq!("2/5".parse::<Shard>(), Ok(Shard { index: 2, count: 5 }));
+        for bad in ["5/5", "1/0", "a/2", "3", "-1/2"] {
+            assert!(bad.parse::<Shard>().is_err(), "{bad}");
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! result is written under a temporary name and renamed when complete, so a failed or killed
 //! run never leaves a file that looks finished.
 
-use crate::pipeline::{self, Frame, FrameSink, FrameSource, PipelineOptions, StageTimes};
+use crate::pipeline::{self, FileSink, FileSource, Frame, FrameSink, FrameSource, Job, PipelineOptions, StageTimes};
 use crate::stylize::Stylizer;
 use anyhow::{bail, Context, Result};
 use faststyle::progress::Console;
@@ -156,10 +156,12 @@ impl FrameSource for FfmpegSource {
     }
 }
 
-/// Stylized frames written, in order, to an encoding ffmpeg's stdin. Any failed frame ends
-/// the run: a video with a missing frame is not a result.
+/// Stylized frames written, in order, to an encoding ffmpeg's stdin. Any failed frame, or
+/// one of another size than the video's, ends the run: a video with a missing frame is not a
+/// result.
 pub struct FfmpegSink {
     pipe: ChildStdin,
+    size: (u32, u32),
 }
 
 impl FrameSink for FfmpegSink {
@@ -167,6 +169,10 @@ impl FrameSink for FfmpegSink {
         let mut done = Vec::with_capacity(frames.len());
         for (i, r) in frames {
             let img = r.map_err(|why| anyhow::anyhow!("frame {}: {why}", i + 1))?;
+            if img.dimensions() != self.size {
+                let ((w, h), (vw, vh)) = (img.dimensions(), self.size);
+                bail!("frame {} is {w}×{h}, but the video is {vw}×{vh}: a video needs frames of one size", i + 1);
+            }
             self.pipe.write_all(img.as_raw()).context("writing frames to the encoder")?;
             done.push((i, Ok(())));
         }
@@ -175,14 +181,57 @@ impl FrameSink for FfmpegSink {
 }
 
 /// Stylizes the video `input` into `output` (H.264, yuv420p, the input's frame rate, audio
-/// copied), `batch` frames per forward pass. Odd frame sizes are padded by one pixel on the
-/// right/bottom edge to the even size yuv420p needs.
+/// copied), `batch` frames per forward pass; with `max_size`, frames are scaled down (by
+/// ffmpeg, area filter) so the longer side is at most that, as `--max-size` does for images.
+/// Odd frame sizes are padded by one pixel on the right/bottom edge to the even size yuv420p
+/// needs.
 ///
 /// # Errors
 /// ffmpeg/ffprobe missing (the message says how to install them), an unreadable input, a
 /// failed frame or encode; `output` is then left untouched.
-pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -> Result<VideoReport> {
-    let info = probe(input)?;
+pub fn stylize_video(
+    st: &Stylizer,
+    input: &Path,
+    output: &Path,
+    batch: usize,
+    max_size: Option<u32>,
+) -> Result<VideoReport> {
+    let info = scaled(probe(input)?, max_size);
+    let mut decoder = Reaped(Some(decoder_command(input, &info, None)?.spawn().context("starting ffmpeg to decode")?));
+    let mut source = FfmpegSource {
+        pipe: decoder.0.as_mut().and_then(|c| c.stdout.take()).context("decoder stdout")?,
+        width: info.width,
+        height: info.height,
+    };
+    let run = encode(st, &mut source, &info, input, output, batch);
+    // Closing the pipe lets ffmpeg finish; on an error `Reaped` kills it.
+    drop(source);
+    let run = run.with_context(|| format!("stylizing {}", input.display()))?;
+    decoder.finish(&format!("decoding {}", input.display()))?;
+    Ok(VideoReport { frames: run.done, seconds: run.seconds, stages: run.stages, fps: info.fps, audio: info.has_audio })
+}
+
+/// `info` with the frame size fitted within `max_size` (the decoder then scales).
+fn scaled(info: VideoInfo, max_size: Option<u32>) -> VideoInfo {
+    let (width, height) = faststyle::image_io::fit_within(info.width, info.height, max_size.unwrap_or(0));
+    VideoInfo { width, height, ..info }
+}
+
+/// Runs the frames of `source` through the network into the video `output` (H.264 yuv420p at
+/// `info`'s size and rate, audio copied from `audio_from` when `info.has_audio`), written under
+/// a temporary name and renamed when the encoder has finished.
+///
+/// # Errors
+/// A failed frame, a frame of another size, a failed encode, no frames at all; `output` is
+/// then left untouched.
+fn encode(
+    st: &Stylizer,
+    source: &mut dyn FrameSource,
+    info: &VideoInfo,
+    audio_from: &Path,
+    output: &Path,
+    batch: usize,
+) -> Result<pipeline::PipelineReport> {
     if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         faststyle::fsutil::remove_stale_temp_files(dir, false);
@@ -190,40 +239,137 @@ pub fn stylize_video(st: &Stylizer, input: &Path, output: &Path, batch: usize) -
     // Written under a temporary name (deleted on any failure), renamed when complete; the
     // name has no video extension, so the container is named to ffmpeg explicitly.
     let tmp = faststyle::fsutil::temp_path_beside(output)?;
-    let mut decoder = Reaped(Some(decoder_command(input)?.spawn().context("starting ffmpeg to decode")?));
     let mut encoder = Reaped(Some(
-        encoder_command(&info, input, &tmp, muxer_for(output))?.spawn().context("starting ffmpeg to encode")?,
+        encoder_command(info, audio_from, &tmp, muxer_for(output))?.spawn().context("starting ffmpeg to encode")?,
     ));
+    let pipe = encoder.0.as_mut().and_then(|c| c.stdin.take()).context("encoder stdin")?;
+    let mut sink = FfmpegSink { pipe, size: (info.width, info.height) };
+    let console = Console::frames(info.frames);
+    let opts = PipelineOptions { batch: batch.max(1), queue: 2 * batch.max(1), max_size: None };
+    let run = pipeline::run(source, &mut sink, &opts, &mut |imgs| st.stylize_batch(imgs), &|_, _| console.bar().inc(1));
+    console.finish();
+    // Closing the pipe lets the encoder finish. On any error below, `Reaped` kills it and
+    // `TempPath` deletes the partial file, so nothing that looks complete is left.
+    drop(sink);
+    let run = run?;
+    encoder.finish(&format!("encoding {}", output.display()))?;
+    if run.done == 0 {
+        bail!("no frames could be read");
+    }
+    tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
+    Ok(run)
+}
+
+/// Stylizes the image files `frames` (in this order) into the video `output` at `fps` frames
+/// per second, `batch` frames per pass, each scaled to `max_size`. Every frame must have the
+/// first one's size.
+///
+/// # Errors
+/// No frames; the first frame cannot be read; a frame that cannot be read or has another
+/// size (named by its number); ffmpeg missing or failing. `output` is then left untouched.
+pub fn frames_to_video(
+    st: &Stylizer,
+    frames: &[std::path::PathBuf],
+    output: &Path,
+    fps: u32,
+    batch: usize,
+    max_size: Option<u32>,
+) -> Result<VideoReport> {
+    let first = frames.first().context("no frames to encode")?;
+    let (width, height) = faststyle::image_io::read_rgb_fitted(first, max_size)?.dimensions();
+    let info = VideoInfo { width, height, fps: fps.to_string(), has_audio: false, frames: Some(frames.len() as u64) };
+    let jobs: Vec<Job> = frames.iter().map(|f| Job { input: f.clone(), output: Default::default() }).collect();
+    let run = encode(st, &mut FileSource::new(&jobs, max_size), &info, first, output, batch)?;
+    Ok(VideoReport { frames: run.done, seconds: run.seconds, stages: run.stages, fps: info.fps, audio: false })
+}
+
+/// The name of frame `n` (1-based, in the whole video) in a frame folder: `frame_%06d.png`,
+/// as ffmpeg numbers image sequences.
+pub fn frame_name(n: u64) -> String {
+    format!("frame_{n:06}.png")
+}
+
+/// Stylizes the frames of the video `input` numbered `range` (0-based, end exclusive; `None`:
+/// all) into the folder `out_dir` as [`frame_name`]s numbered in the whole video, so shards of
+/// one video never write the same file and a folder of all of them is the whole video in
+/// order. Returns the report and the number of frames that failed (each reported).
+///
+/// # Errors
+/// ffmpeg missing or failing, an unreadable input.
+pub fn video_to_frames(
+    st: &Stylizer,
+    input: &Path,
+    out_dir: &Path,
+    range: Option<std::ops::Range<u64>>,
+    batch: usize,
+    max_size: Option<u32>,
+) -> Result<(VideoReport, usize)> {
+    let info = scaled(probe(input)?, max_size);
+    let range = match range {
+        Some(r) => r,
+        None => 0..count_frames(input)?,
+    };
+    let jobs: Vec<Job> =
+        range.clone().map(|i| Job { input: input.to_path_buf(), output: out_dir.join(frame_name(i + 1)) }).collect();
+    let mut decoder =
+        Reaped(Some(decoder_command(input, &info, Some(range.clone()))?.spawn().context("starting ffmpeg to decode")?));
     let mut source = FfmpegSource {
         pipe: decoder.0.as_mut().and_then(|c| c.stdout.take()).context("decoder stdout")?,
         width: info.width,
         height: info.height,
     };
-    let mut sink = FfmpegSink { pipe: encoder.0.as_mut().and_then(|c| c.stdin.take()).context("encoder stdin")? };
-    let console = Console::frames(info.frames);
+    let console = Console::frames(Some(jobs.len() as u64));
     let opts = PipelineOptions { batch: batch.max(1), queue: 2 * batch.max(1), max_size: None };
+    let failed = std::sync::atomic::AtomicUsize::new(0);
     let run =
-        pipeline::run(&mut source, &mut sink, &opts, &mut |imgs| st.stylize_batch(imgs), &|_, _| console.bar().inc(1));
+        pipeline::run(&mut source, &mut FileSink::new(&jobs), &opts, &mut |imgs| st.stylize_batch(imgs), &|i, r| {
+            if let Err(why) = r {
+                console.skipped(&jobs[i].output, why);
+                failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+            console.bar().inc(1);
+        });
     console.finish();
-    // Closing the pipes lets both ffmpegs finish. On any error below, `Reaped` kills them
-    // and `TempPath` deletes the partial file, so nothing that looks complete is left.
-    drop((source, sink));
+    drop(source);
     let run = run.with_context(|| format!("stylizing {}", input.display()))?;
     decoder.finish(&format!("decoding {}", input.display()))?;
-    encoder.finish(&format!("encoding {}", output.display()))?;
-    if run.done == 0 {
-        bail!("{}: no frames could be read", input.display());
-    }
-    tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
-    Ok(VideoReport { frames: run.done, seconds: run.seconds, stages: run.stages, fps: info.fps, audio: info.has_audio })
+    let report =
+        VideoReport { frames: run.done, seconds: run.seconds, stages: run.stages, fps: info.fps, audio: false };
+    Ok((report, failed.into_inner()))
 }
 
-/// `ffmpeg` decoding the first video stream of `input` to raw RGB frames on stdout.
-fn decoder_command(input: &Path) -> Result<Command> {
-    let mut cmd = tool("ffmpeg")?;
-    cmd.args(["-v", "error", "-nostdin", "-i"])
+/// The number of video frames of `input`: the container's count when it records one, else
+/// the packets of its first video stream counted by `ffprobe` (no decoding).
+///
+/// # Errors
+/// ffprobe missing or failing.
+pub fn count_frames(input: &Path) -> Result<u64> {
+    if let Some(n) = probe(input)?.frames {
+        return Ok(n);
+    }
+    let out = tool("ffprobe")?
+        .args(["-v", "error", "-select_streams", "v:0", "-count_packets", "-show_entries", "stream=nb_read_packets"])
+        .args(["-of", "csv=p=0"])
         .arg(input)
-        .args(["-map", "0:v:0", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .context("running ffprobe")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().with_context(|| format!("{}: ffprobe could not count the frames", input.display()))
+}
+
+/// `ffmpeg` decoding the first video stream of `input` to raw RGB frames of `info`'s size on
+/// stdout (scaled with the area filter when that differs from the file's), only the frames
+/// numbered `range` (0-based) when given.
+fn decoder_command(input: &Path, info: &VideoInfo, range: Option<std::ops::Range<u64>>) -> Result<Command> {
+    let mut cmd = tool("ffmpeg")?;
+    cmd.args(["-v", "error", "-nostdin", "-i"]).arg(input).args(["-map", "0:v:0", "-fps_mode", "passthrough"]);
+    let mut filters = Vec::new();
+    if let Some(r) = range {
+        filters.push(format!("select=between(n\\,{}\\,{})", r.start, r.end.saturating_sub(1)));
+    }
+    filters.push(format!("scale={}:{}:flags=area", info.width, info.height));
+    cmd.args(["-vf", &filters.join(",")])
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     Ok(cmd)
