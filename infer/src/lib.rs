@@ -336,6 +336,10 @@ pub fn inspect(model: &Path) -> Result<()> {
     println!("step:              {}", meta.step);
     println!("model:             {}", serde_json::to_string(&meta.model)?);
     println!("parameters:        {params} in {} tensors, stored as {dtype}", file.names().len());
+    println!(
+        "cost:              {:.1} kFLOP per pixel (convolutions, as infer runs them)",
+        meta.model.flops_per_pixel() / 1e3
+    );
     println!("loss network:      {}", serde_json::to_string(&meta.loss_network)?);
     println!("training config:   {}", serde_json::to_string_pretty(&meta.train_config)?);
     Ok(())

@@ -47,7 +47,7 @@ pub use device::{DeviceChoice, Precision};
 pub use error::{Error, Result};
 pub use loss::{LayerWeight, LossParts, LossValues, LossWeights, PerceptualLoss};
 pub use tensor_file::StoreDtype;
-pub use transformer::{style_weights, TransformerConfig, TransformerNet};
+pub use transformer::{style_weights, Preset, TransformerConfig, TransformerNet};
 pub use vgg::{LossNetwork, LossNetworkConfig, Preprocessing, VggArch, VggPadding};
 
 /// This crate's version, recorded in every checkpoint it writes.
