@@ -14,11 +14,13 @@ trap 'rm -rf "$tmp"' EXIT
 root=$(pwd)
 (cd "$tmp" && "$root/target/release/infer" demo --output "$tmp/ignored.jpg" 2>/dev/null)
 scene="$tmp/out/demo/scene.png"
-.venv/bin/python -c "from PIL import Image; Image.open('$scene').convert('RGB').save('docs/img/scene.jpg', quality=90)"
+.venv/bin/python -c "from PIL import Image; Image.open('$scene').convert('RGB').save('docs/img/scene.jpg', quality=85)"
 for spec in "$@"; do
   name=${spec%%=*} model=${spec#*=}
   flags=()
   [ "$model" != builtin ] && flags+=(--model "$model")
   # shellcheck disable=SC2086
-  target/release/infer "${flags[@]}" --input "$scene" --output "docs/img/$name.jpg" --overwrite ${INFER_FLAGS:-}
+  target/release/infer "${flags[@]}" --input "$scene" --output "$tmp/$name.png" --overwrite ${INFER_FLAGS:-}
+  .venv/bin/python -c "from PIL import Image; Image.open('$tmp/$name.png').save('docs/img/$name.jpg', quality=85)"
+  echo "wrote docs/img/$name.jpg"
 done

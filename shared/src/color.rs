@@ -39,7 +39,7 @@ pub fn rgb_to_ycbcr(rgb: &Tensor) -> Tensor {
 }
 
 /// YCbCr 0–255 → RGB 0–255 (not clamped), `[N, 3, H, W]`; inverse of [`rgb_to_ycbcr`].
-pub(crate) fn ycbcr_to_rgb(ycbcr: &Tensor) -> Tensor {
+pub fn ycbcr_to_rgb(ycbcr: &Tensor) -> Tensor {
     mix(&(ycbcr - offset(ycbcr)), &YCBCR_TO_RGB)
 }
 
