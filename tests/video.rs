@@ -63,6 +63,21 @@ fn infer_cmd(args: &[&str], path: Option<&str>) -> Command {
     cmd
 }
 
+/// `infer --input INPUT --output OUTPUT EXTRA… --device cpu`, which must succeed.
+fn infer_ok(input: &Path, output: &Path, extra: &[&str]) {
+    let io = ["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()];
+    let o = run(&mut infer_cmd(&[&io[..], extra].concat(), None));
+    assert!(o.status.success(), "infer {extra:?}: {}", o.stderr.clone());
+}
+
+/// The same, which must fail: its stderr.
+fn infer_err(input: &Path, output: &Path, extra: &[&str]) -> String {
+    let io = ["--input", input.to_str().unwrap(), "--output", output.to_str().unwrap()];
+    let o = run(&mut infer_cmd(&[&io[..], extra].concat(), None));
+    assert!(!o.status.success(), "infer {extra:?} succeeded");
+    o.stderr.clone()
+}
+
 fn first_frame(video: &Path, png: &Path) -> image::RgbImage {
     ffmpeg(&["-i", video.to_str().unwrap(), "-frames:v", "1", png.to_str().unwrap()]);
     image::open(png).unwrap().to_rgb8()
@@ -118,21 +133,13 @@ fn max_size_and_style_scale_apply_to_videos() {
     let d = dir.path();
     let (clip, out, half) = (d.join("clip.mkv"), d.join("small.mp4"), d.join("half.mp4"));
     make_clip(&clip, 160, 120, 0.5);
-    let o = run(&mut infer_cmd(
-        &["--input", clip.to_str().unwrap(), "--output", out.to_str().unwrap(), "--max-size", "80"],
-        None,
-    ));
-    assert!(o.status.success(), "{}", o.stderr.clone());
+    infer_ok(&clip, &out, &["--max-size", "80"]);
     let streams = probe(&out);
     let video = streams.iter().find(|s| s["codec_type"] == "video").unwrap();
     // 160×120 with the longer side ≤ 80: 80×60.
     assert_eq!((video["width"].as_u64(), video["height"].as_u64()), (Some(80), Some(60)));
     assert_eq!(video["nb_read_frames"], "5");
-    let o = run(&mut infer_cmd(
-        &["--input", clip.to_str().unwrap(), "--output", half.to_str().unwrap(), "--style-scale", "0.5"],
-        None,
-    ));
-    assert!(o.status.success(), "{}", o.stderr.clone());
+    infer_ok(&clip, &half, &["--style-scale", "0.5"]);
     let (full, small) = (first_frame(&half, &d.join("h.png")), first_frame(&out, &d.join("s.png")));
     assert_eq!(full.dimensions(), (160, 120), "--style-scale keeps the frame size");
     assert_eq!(small.dimensions(), (80, 60));
@@ -199,20 +206,11 @@ fn a_video_to_frames_and_back_keeps_count_and_order() {
     let (clip, frames, back) = (d.join("clip.mkv"), d.join("frames"), d.join("back.mp4"));
     make_clip(&clip, 96, 64, 1.5);
     let identity = ["--strength", "0"];
-    let o = run(&mut infer_cmd(
-        &[&["--input", clip.to_str().unwrap(), "--output", frames.to_str().unwrap()][..], &identity].concat(),
-        None,
-    ));
-    assert!(o.status.success(), "{}", o.stderr.clone());
+    infer_ok(&clip, &frames, &identity);
     let names = sorted_names(&frames);
     assert_eq!(names.len(), 15);
     assert_eq!((names[0].as_str(), names[14].as_str()), ("frame_000001.png", "frame_000015.png"));
-    let o = run(&mut infer_cmd(
-        &[&["--input", frames.to_str().unwrap(), "--output", back.to_str().unwrap(), "--fps", "10"][..], &identity]
-            .concat(),
-        None,
-    ));
-    assert!(o.status.success(), "{}", o.stderr.clone());
+    infer_ok(&frames, &back, &[&identity[..], &["--fps", "10"]].concat());
     let video = probe(&back).into_iter().find(|s| s["codec_type"] == "video").unwrap();
     assert_eq!(video["nb_read_frames"], "15");
     // Frame 8 (ffmpeg's select is 0-based: n = 7) of the result against the clip's 7, 8, 9.
@@ -236,11 +234,7 @@ fn a_video_to_frames_and_back_keeps_count_and_order() {
     // H.264 4:2:0 on a 96×64 test pattern costs about 10 levels; a neighbour costs more.
     assert!(e < 12.0 && e < eb && e < ea, "frame 8 is out of place: {e} vs {eb}, {ea}");
     // --fps only makes sense when a video is made from frames.
-    let o = run(&mut infer_cmd(
-        &["--input", clip.to_str().unwrap(), "--output", d.join("x.mp4").to_str().unwrap(), "--fps", "5"],
-        None,
-    ));
-    assert!(!o.status.success() && o.stderr.clone().contains("--fps"));
+    assert!(infer_err(&clip, &d.join("x.mp4"), &["--fps", "5"]).contains("--fps"));
 }
 
 /// `--shard K/N` partitions a folder (sorted names) and a video (contiguous frame ranges,
@@ -257,12 +251,7 @@ fn shards_partition_folders_and_videos_exactly() {
     let mut seen = Vec::new();
     for k in 0..3 {
         let out = d.join(format!("shard{k}"));
-        let shard = format!("{k}/3");
-        let o = run(&mut infer_cmd(
-            &["--input", photos.to_str().unwrap(), "--output", out.to_str().unwrap(), "--shard", &shard],
-            None,
-        ));
-        assert!(o.status.success(), "{}", o.stderr.clone());
+        infer_ok(&photos, &out, &["--shard", &format!("{k}/3")]);
         seen.extend(sorted_names(&out));
     }
     // 7 over 3: ⌊7k/3⌋ gives 2, 2 and 3 files, each once.
@@ -270,16 +259,10 @@ fn shards_partition_folders_and_videos_exactly() {
 
     let (clip, whole) = (d.join("clip.mkv"), d.join("whole"));
     make_clip(&clip, 64, 48, 1.5);
-    let o = run(&mut infer_cmd(&["--input", clip.to_str().unwrap(), "--output", whole.to_str().unwrap()], None));
-    assert!(o.status.success(), "{}", o.stderr.clone());
+    infer_ok(&clip, &whole, &[]);
     let parts = d.join("parts");
     for k in 0..4 {
-        let shard = format!("{k}/4");
-        let o = run(&mut infer_cmd(
-            &["--input", clip.to_str().unwrap(), "--output", parts.to_str().unwrap(), "--shard", &shard],
-            None,
-        ));
-        assert!(o.status.success(), "{}", o.stderr.clone());
+        infer_ok(&clip, &parts, &["--shard", &format!("{k}/4")]);
     }
     assert_eq!(sorted_names(&parts), sorted_names(&whole), "15 frames, each written by one shard");
     for name in ["frame_000001.png", "frame_000004.png", "frame_000008.png", "frame_000015.png"] {
@@ -289,10 +272,7 @@ fn shards_partition_folders_and_videos_exactly() {
     }
     // A shard cannot write a video, and K must be below N.
     for (shard, out) in [("0/2", "x.mp4"), ("2/2", "y")] {
-        let o = run(&mut infer_cmd(
-            &["--input", clip.to_str().unwrap(), "--output", d.join(out).to_str().unwrap(), "--shard", shard],
-            None,
-        ));
-        assert!(!o.status.success() && o.stderr.clone().contains("--shard"), "{shard}: {}", o.stderr.clone());
+        let stderr = infer_err(&clip, &d.join(out), &["--shard", shard]);
+        assert!(stderr.contains("--shard"), "{shard}: {stderr}");
     }
 }

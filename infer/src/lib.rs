@@ -277,11 +277,7 @@ fn video_to_folder(args: &StylizeArgs, input: &Path, output: &Path) -> Result<()
     std::fs::create_dir_all(output).with_context(|| format!("creating {}", output.display()))?;
     faststyle::fsutil::remove_stale_temp_files(output, true);
     let st = stylizer(args)?;
-    let (r, failed) = if range.is_empty() {
-        (video::VideoReport::default(), 0)
-    } else {
-        video::video_to_frames(&st, input, output, Some(range.clone()), args.batch as usize, args.max_size)?
-    };
+    let (r, failed) = video::video_to_frames(&st, input, output, range.clone(), args.batch as usize, args.max_size)?;
     eprintln!(
         "wrote frames {}..{} of {total} into {} in {:.1} s ({:.2} frames/s)",
         range.start + 1,

@@ -289,10 +289,11 @@ pub fn frame_name(n: u64) -> String {
     format!("frame_{n:06}.png")
 }
 
-/// Stylizes the frames of the video `input` numbered `range` (0-based, end exclusive; `None`:
-/// all) into the folder `out_dir` as [`frame_name`]s numbered in the whole video, so shards of
-/// one video never write the same file and a folder of all of them is the whole video in
-/// order. Returns the report and the number of frames that failed (each reported).
+/// Stylizes the frames of the video `input` numbered `range` (0-based, end exclusive; all of
+/// them: `0..`[`count_frames`]) into the folder `out_dir` as [`frame_name`]s numbered in the
+/// whole video, so shards of one video never write the same file and a folder of all of them
+/// is the whole video in order. Returns the report and the number of frames that failed (each
+/// reported); an empty range does nothing.
 ///
 /// # Errors
 /// ffmpeg missing or failing, an unreadable input.
@@ -300,19 +301,18 @@ pub fn video_to_frames(
     st: &Stylizer,
     input: &Path,
     out_dir: &Path,
-    range: Option<std::ops::Range<u64>>,
+    range: std::ops::Range<u64>,
     batch: usize,
     max_size: Option<u32>,
 ) -> Result<(VideoReport, usize)> {
+    if range.is_empty() {
+        return Ok((VideoReport::default(), 0));
+    }
     let info = scaled(probe(input)?, max_size);
-    let range = match range {
-        Some(r) => r,
-        None => 0..count_frames(input)?,
-    };
     let jobs: Vec<Job> =
         range.clone().map(|i| Job { input: input.to_path_buf(), output: out_dir.join(frame_name(i + 1)) }).collect();
     let mut decoder =
-        Reaped(Some(decoder_command(input, &info, Some(range.clone()))?.spawn().context("starting ffmpeg to decode")?));
+        Reaped(Some(decoder_command(input, &info, Some(range))?.spawn().context("starting ffmpeg to decode")?));
     let mut source = FfmpegSource {
         pipe: decoder.0.as_mut().and_then(|c| c.stdout.take()).context("decoder stdout")?,
         width: info.width,
@@ -358,8 +358,8 @@ pub fn count_frames(input: &Path) -> Result<u64> {
 }
 
 /// `ffmpeg` decoding the first video stream of `input` to raw RGB frames of `info`'s size on
-/// stdout (scaled with the area filter when that differs from the file's), only the frames
-/// numbered `range` (0-based) when given.
+/// stdout (the scale filter, area resampling, converts to RGB in any case and resizes when
+/// `info`'s size is not the file's), only the frames numbered `range` (0-based) when given.
 fn decoder_command(input: &Path, info: &VideoInfo, range: Option<std::ops::Range<u64>>) -> Result<Command> {
     let mut cmd = tool("ffmpeg")?;
     cmd.args(["-v", "error", "-nostdin", "-i"]).arg(input).args(["-map", "0:v:0", "-fps_mode", "passthrough"]);

@@ -181,15 +181,19 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
             style_strength: yardstick.strength(&y, &x),
             style_shares: shares,
         };
-        let cache = opts.gatys_cache.as_deref().map(|dir| GatysCache::new(dir, &cfg, file, opts, precision, device));
-        let at = match cache.transpose()?.as_ref().map(|c| (c, c.load(&opts.gatys_iterations))) {
-            Some((c, Some(at))) => {
+        let cache = opts
+            .gatys_cache
+            .as_deref()
+            .map(|dir| GatysCache::new(dir, &cfg, file, opts, precision, device))
+            .transpose()?;
+        let at = match cache.as_ref().and_then(|c| c.load(&opts.gatys_iterations).map(|at| (c, at))) {
+            Some((c, at)) => {
                 eprintln!("{}: Gatys reused from {}", file.display(), c.json.display());
                 at
             }
-            cached => {
+            None => {
                 let at = gatys_points(&objective, &targets, &x, opts)?;
-                if let Some((c, _)) = cached {
+                if let Some(c) = &cache {
                     c.store(&at)?;
                 }
                 at
@@ -290,7 +294,7 @@ impl GatysCache {
     ) -> Result<Self> {
         let digest = |p: &Path| -> Result<String> {
             let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            Ok(hex(&Sha256::digest(&bytes)))
+            Ok(format!("{:x}", Sha256::digest(&bytes)))
         };
         let recipe = serde_json::to_value(&cfg.recipe)?;
         let loss: serde_json::Map<String, serde_json::Value> = LOSS_FIELDS
@@ -310,7 +314,7 @@ impl GatysCache {
             "size": opts.size, "seed": opts.seed, "iterations": opts.gatys_iterations,
             "precision": format!("{precision:?}"), "device": format!("{device:?}"),
         });
-        let hash = hex(&Sha256::digest(key.to_string().as_bytes()));
+        let hash = format!("{:x}", Sha256::digest(key.to_string().as_bytes()));
         Ok(GatysCache { json: dir.join(format!("{hash}.json")), stem: dir.join(hash), key })
     }
 
@@ -360,10 +364,6 @@ const LOSS_FIELDS: [&str; 8] = [
     "style_loss_scales",
     "style_size",
 ];
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 /// The style yardstick of a model: its VGG weights and convention, its painting.
 ///
