@@ -111,17 +111,37 @@ class AnySize(torch.nn.Module):
         self.core = core
 
     def forward(self, x):
-        h, w = x.shape[2], x.shape[3]
-        th, tw = max(8, (h + 3) // 4 * 4), max(8, (w + 3) // 4 * 4)
-        dh, dw = th - h, tw - w
-        left, top = dw // 2, dh // 2
-        right, bottom = dw - left, dh - top
-        if left < w and right < w and top < h and bottom < h:
-            xp = F.pad(x, [left, right, top, bottom], mode="reflect")
-        else:
-            xp = F.pad(x, [left, right, top, bottom], mode="replicate")
+        xp, top, left = pad_any(x)
         y = self.core(xp)
-        return y[:, :, top:top + h, left:left + w]
+        return y[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+
+
+class AnySizeStyled(torch.nn.Module):
+    """AnySize for a multi-style core: forward(x, styles) with style weights [N, S] (or
+    [1, S] for the whole batch), each row non-negative and summing to 1."""
+
+    def __init__(self, core):
+        super().__init__()
+        self.core = core
+
+    def forward(self, x, styles):
+        xp, top, left = pad_any(x)
+        y = self.core(xp, styles.expand(x.shape[0], styles.shape[1]))
+        return y[:, :, top:top + x.shape[2], left:left + x.shape[3]]
+
+
+def pad_any(x):
+    """x padded as AnySize pads it, with the top and left pads (to crop back)."""
+    h, w = x.shape[2], x.shape[3]
+    th, tw = max(8, (h + 3) // 4 * 4), max(8, (w + 3) // 4 * 4)
+    dh, dw = th - h, tw - w
+    left, top = dw // 2, dh // 2
+    right, bottom = dw - left, dh - top
+    if left < w and right < w and top < h and bottom < h:
+        xp = F.pad(x, [left, right, top, bottom], mode="reflect")
+    else:
+        xp = F.pad(x, [left, right, top, bottom], mode="replicate")
+    return xp, top, left
 
 
 def vgg_layer_names(arch):

@@ -113,3 +113,25 @@ fn the_sheet_shows_the_photo_and_every_style() {
     let bad = run_bin("infer", &["sheet", "--model", m, "--input", "/nope.png", "--output", s, "--device", "cpu"]);
     assert!(!bad.ok() && bad.stderr.contains("/nope.png"), "{}", bad.stderr);
 }
+
+/// `infer export` of a multi-style net: the TorchScript module takes the style weights as a
+/// second input and paints as faststyle does, one-hot or blended.
+#[test]
+fn a_multi_style_export_takes_the_style_weights_as_a_second_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let (model, pt) = (dir.path().join("pack.safetensors"), dir.path().join("pack.pt"));
+    write_pack(&model);
+    let r = run_bin("infer", &["export", model.to_str().unwrap(), "-o", pt.to_str().unwrap()]);
+    assert!(r.ok(), "{}", r.stderr);
+    let module = tch::CModule::load(&pt).unwrap();
+    let ck = faststyle::Checkpoint::load(&model, Device::Cpu).unwrap();
+    tch::manual_seed(3);
+    // Odd sides (the pad-and-crop path), a batch of two with a style row each.
+    let x = tch::Tensor::rand([2, 3, 21, 30], (tch::Kind::Float, Device::Cpu)) * 255.0;
+    let w = tch::Tensor::from_slice(&[0.0f32, 1.0, 0.0, 0.3, 0.0, 0.7]).view([2, 3]);
+    let (ours, theirs) = tch::no_grad(|| (ck.net.forward_fast_styled(&x, &w), module.forward_ts(&[&x, &w]).unwrap()));
+    let rel = (&ours - &theirs).abs().max().double_value(&[]) / ours.abs().max().double_value(&[]);
+    assert!(rel < 1e-4, "TorchScript vs faststyle: {rel:e}");
+    let other = tch::no_grad(|| module.forward_ts(&[&x, &w.flip([1])]).unwrap());
+    assert!((&other - &theirs).abs().max().double_value(&[]) > 1.0, "the style input matters");
+}

@@ -7,7 +7,9 @@ Run by `infer` with the venv's Python:  python export_torchscript.py WEIGHTS MOD
 
 The core net (reference/pe.py TransformerNet) is traced at 64x64 and wrapped in the scripted
 AnySize, so the saved module takes [N,3,H,W] RGB 0-255 of any H, W >= 1 and returns the same
-size, as faststyle does.
+size, as faststyle does. A multi-style net ("num_styles" > 1) is wrapped in AnySizeStyled: its
+module takes the style weights [N, S] (or [1, S]; rows non-negative, summing to 1) as a second
+input, module(x, styles).
 """
 import json
 import sys
@@ -15,13 +17,18 @@ import sys
 import torch
 from safetensors.torch import load_file
 
-from pe import AnySize, TransformerNet
+from pe import AnySize, AnySizeStyled, TransformerNet
 
 weights, model_json, out = sys.argv[1:4]
 cfg = json.loads(model_json)
-net = TransformerNet(tuple(cfg["channels"]), cfg["residual_blocks"]).eval()
+styles = cfg.get("num_styles", 1)
+net = TransformerNet(tuple(cfg["channels"]), cfg["residual_blocks"], styles).eval()
 net.load_state_dict(load_file(weights), strict=True)
+x = torch.rand(1, 3, 64, 64) * 255
 with torch.no_grad():
-    core = torch.jit.trace(net, torch.rand(1, 3, 64, 64) * 255, check_trace=False)
-    module = torch.jit.script(AnySize(core))
+    if styles == 1:
+        module = torch.jit.script(AnySize(torch.jit.trace(net, x, check_trace=False)))
+    else:
+        core = torch.jit.trace(net, (x, torch.full((1, styles), 1.0 / styles)), check_trace=False)
+        module = torch.jit.script(AnySizeStyled(core))
 torch.jit.save(module, out)

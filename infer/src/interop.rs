@@ -26,9 +26,11 @@ fn refuse_existing(output: &Path, overwrite: bool) -> Result<()> {
 
 /// Writes `model` as a TorchScript module that `torch.jit.load` runs on `[N, 3, H, W]` RGB
 /// 0–255 of any size (traced TransformerNet in a scripted pad-and-crop wrapper, see
-/// reference/pe.py `AnySize`). Before the file is put in place, it is loaded back through
-/// libtorch and compared with faststyle's forward on a random 37×53 input. Returns the relative
-/// difference measured.
+/// reference/pe.py `AnySize`). A multi-style model's module takes the style weights `[N, S]`
+/// (or `[1, S]`; rows non-negative, summing to 1) as a second input: `module(x, styles)`
+/// (`AnySizeStyled`). Before the file is put in place, it is loaded back through libtorch and
+/// compared with faststyle's forward on a random 37×53 input (for several styles, with a
+/// random blend of them). Returns the relative difference measured.
 ///
 /// # Errors
 /// The checkpoint is invalid, Python/torch is missing, or the module differs by more than
@@ -53,7 +55,14 @@ pub fn export_torchscript(model: &Path, output: &Path, overwrite: bool) -> Resul
     tch::manual_seed(0);
     let x = Tensor::rand([1, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
     // Against what `infer` runs.
-    let (ours, theirs) = tch::no_grad(|| (ck.net.forward_fast(&x), module.forward_ts(&[&x])));
+    let (ours, theirs) = match ck.net.num_styles() {
+        1 => tch::no_grad(|| (ck.net.forward_fast(&x), module.forward_ts(&[&x]))),
+        s => {
+            let w = Tensor::rand([1, s as i64], (Kind::Float, Device::Cpu)) + 0.1;
+            let w = &w / w.sum(Kind::Float);
+            tch::no_grad(|| (ck.net.forward_fast_styled(&x, &w), module.forward_ts(&[&x, &w])))
+        }
+    };
     let theirs = theirs.context("running the exported module")?;
     if theirs.size() != ours.size() {
         bail!("the exported module returned {:?} for {:?}", theirs.size(), x.size());

@@ -94,6 +94,9 @@ pub struct LossParts {
     /// Each style layer's part of `style` (summed over the scales), in the order of the style
     /// layers; they add up to `style`. Without a graph.
     pub style_layers: Vec<Tensor>,
+    /// `[N]`: each image's own weighted style loss (`style` is their mean). Without a graph.
+    /// A multi-style batch's per-style losses come from it.
+    pub style_per_image: Tensor,
 }
 
 impl LossParts {
@@ -141,7 +144,10 @@ impl LossValues {
 }
 
 /// The full training objective: a frozen [`LossNetwork`] tapped at the content and style
-/// layers, with the style image's Gram matrices computed once at each style scale.
+/// layers, with the Gram matrices of one or more style targets computed once at each style
+/// scale. A target is one style image or a blend of several ([`PerceptualLoss::blended`]);
+/// a multi-style loss ([`PerceptualLoss::per_style`]) has one target per style and each image
+/// of a batch is measured against its own ([`PerceptualLoss::compute_styled`]).
 #[derive(Debug)]
 pub struct PerceptualLoss {
     net: LossNetwork,
@@ -151,8 +157,8 @@ pub struct PerceptualLoss {
     style: Vec<(usize, f64)>,
     /// The style scales (fractions of the image size, `(0, 1]`).
     style_scales: Vec<f64>,
-    /// `[scale][style layer]`: `[1, C_l, C_l]` Gram matrix of the style image downscaled by the
-    /// scale, at each style layer.
+    /// `[scale][style layer]`: `[T, C_l, C_l]`, the Gram matrices of the `T` style targets
+    /// downscaled by the scale, at each style layer.
     style_grams: Vec<Vec<Tensor>>,
     weights: LossWeights,
 }
@@ -209,12 +215,50 @@ impl PerceptualLoss {
         styles: &[(Tensor, f64)],
         style_scales: &[f64],
     ) -> Result<Self> {
-        let blend_sum: f64 = styles.iter().map(|s| s.1).sum();
-        if styles.is_empty() || styles.iter().any(|s| !s.1.is_finite() || s.1 < 0.0) || blend_sum <= 0.0 {
-            return Err(Error::Config(format!(
-                "style blend weights must be finite, ≥ 0 and not all 0, one per style image; got {:?}",
-                styles.iter().map(|s| s.1).collect::<Vec<_>>()
-            )));
+        Self::with_targets(net, content, style, weights, &[styles], style_scales)
+    }
+
+    /// A multi-style loss: one Gram target per image of `styles` (each `[1, 3, H, W]` RGB
+    /// 0–255, any size), in order, so that target `s` is style `s` of a conditional
+    /// TransformerNet (Dumoulin et al. 2017 §2: each style keeps its own targets; magenta
+    /// `image_stylization`), at each of `style_scales` as in [`PerceptualLoss::blended`].
+    /// [`PerceptualLoss::compute_styled`] picks each batch image's target.
+    ///
+    /// # Errors
+    /// As [`PerceptualLoss::blended`]; also no style image.
+    pub fn per_style(
+        net: LossNetwork,
+        content: &[LayerWeight],
+        style: &[LayerWeight],
+        weights: LossWeights,
+        styles: &[Tensor],
+        style_scales: &[f64],
+    ) -> Result<Self> {
+        if styles.is_empty() {
+            return Err(Error::Config("a multi-style loss needs at least one style image".into()));
+        }
+        let groups: Vec<[(Tensor, f64); 1]> = styles.iter().map(|t| [(t.shallow_clone(), 1.0)]).collect();
+        let groups: Vec<&[(Tensor, f64)]> = groups.iter().map(|g| g.as_slice()).collect();
+        Self::with_targets(net, content, style, weights, &groups, style_scales)
+    }
+
+    /// The loss with one style target per group of `(image, blend weight)`.
+    fn with_targets(
+        net: LossNetwork,
+        content: &[LayerWeight],
+        style: &[LayerWeight],
+        weights: LossWeights,
+        groups: &[&[(Tensor, f64)]],
+        style_scales: &[f64],
+    ) -> Result<Self> {
+        for &styles in groups {
+            let blend_sum: f64 = styles.iter().map(|s| s.1).sum();
+            if styles.is_empty() || styles.iter().any(|s| !s.1.is_finite() || s.1 < 0.0) || blend_sum <= 0.0 {
+                return Err(Error::Config(format!(
+                    "style blend weights must be finite, ≥ 0 and not all 0, one per style image; got {:?}",
+                    styles.iter().map(|s| s.1).collect::<Vec<_>>()
+                )));
+            }
         }
         if let Some(problem) = style_scales_problem(style_scales) {
             return Err(Error::Config(problem));
@@ -243,26 +287,39 @@ impl PerceptualLoss {
         let content = content.iter().map(position).collect::<Result<Vec<_>>>()?;
         let style = style.iter().map(position).collect::<Result<Vec<_>>>()?;
         let style_positions: Vec<usize> = style.iter().map(|s| s.0).collect();
+        let device = net.var_store().device();
+        // One target's Grams at one scale: the blend of its images' Grams, `[1, C, C]` each.
+        let target_grams = |styles: &[(Tensor, f64)], scale: f64| -> Vec<Tensor> {
+            let blend_sum: f64 = styles.iter().map(|s| s.1).sum();
+            let mut blended: Vec<Tensor> = Vec::new();
+            for (image, w) in styles {
+                let image = downscale(&image.to_device(device).to_kind(Kind::Float), scale);
+                let grams = net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect::<Vec<_>>();
+                let share = w / blend_sum;
+                blended = match blended.is_empty() {
+                    true => grams.into_iter().map(|g| g * share).collect(),
+                    false => blended.iter().zip(grams).map(|(b, g)| b + g * share).collect(),
+                };
+            }
+            blended
+        };
         let style_grams = tch::no_grad(|| {
             style_scales
                 .iter()
                 .map(|&scale| {
-                    let mut blended: Vec<Tensor> = Vec::new();
-                    for (image, w) in styles {
-                        let image = downscale(&image.to_device(net.var_store().device()).to_kind(Kind::Float), scale);
-                        let grams =
-                            net.forward_taps(&image, &style_positions).iter().map(gram_matrix).collect::<Vec<_>>();
-                        let share = w / blend_sum;
-                        blended = match blended.is_empty() {
-                            true => grams.into_iter().map(|g| g * share).collect(),
-                            false => blended.iter().zip(grams).map(|(b, g)| b + g * share).collect(),
-                        };
-                    }
-                    blended
+                    let per_target: Vec<Vec<Tensor>> = groups.iter().map(|g| target_grams(g, scale)).collect();
+                    (0..style.len())
+                        .map(|j| Tensor::cat(&per_target.iter().map(|t| &t[j]).collect::<Vec<_>>(), 0))
+                        .collect()
                 })
                 .collect()
         });
         Ok(PerceptualLoss { net, content, style, style_scales: style_scales.to_vec(), style_grams, weights })
+    }
+
+    /// How many style targets the loss holds (1 unless built by [`PerceptualLoss::per_style`]).
+    pub fn num_targets(&self) -> usize {
+        self.style_grams[0][0].size()[0] as usize
     }
 
     /// The loss network.
@@ -273,8 +330,17 @@ impl PerceptualLoss {
     /// Loss of stylised images `y` against their content images `x`, both `[N, 3, H, W]`
     /// RGB 0–255 on the loss network's device. Gradients flow into `y` only: the content
     /// targets are computed without a graph, and only down to the deepest content layer.
+    /// With several style targets every image is measured against the first; see
+    /// [`PerceptualLoss::compute_styled`].
     pub fn compute(&self, y: &Tensor, x: &Tensor) -> LossParts {
         self.compute_with_targets(y, &self.content_targets(x))
+    }
+
+    /// [`PerceptualLoss::compute`] with each image's style target picked by `styles` (`[N]`
+    /// int64 indices `< num_targets()`, on the loss network's device): the loss of a
+    /// multi-style batch, where image `n` was stylized as style `styles[n]`.
+    pub fn compute_styled(&self, y: &Tensor, x: &Tensor, styles: &Tensor) -> LossParts {
+        self.compute_selected(y, &self.content_targets(x), Some(styles))
     }
 
     /// The content targets of images `x` (`[N, 3, H, W]`, RGB 0–255): their activations at
@@ -288,13 +354,19 @@ impl PerceptualLoss {
     /// [`PerceptualLoss::compute`] with the content targets given (see
     /// [`PerceptualLoss::content_targets`]).
     pub fn compute_with_targets(&self, y: &Tensor, fx: &[Tensor]) -> LossParts {
+        self.compute_selected(y, fx, None)
+    }
+
+    /// The loss with the style target of each image picked by `styles` (`[N]` indices;
+    /// `None`: the first target for all).
+    fn compute_selected(&self, y: &Tensor, fx: &[Tensor], styles: Option<&Tensor>) -> LossParts {
         let all: Vec<usize> = (0..self.net.taps().len()).collect();
         let fy = self.net.forward_taps(y, &all);
         let mut terms = Terms::default();
         for (pos, f) in fy.iter().enumerate() {
-            self.terms_at(pos, f, Some(fx), self.full_scale(), &mut terms);
+            self.terms_at(pos, f, Some(fx), self.full_scale(), styles, &mut terms);
         }
-        self.downscaled_style_terms(y, &mut terms);
+        self.downscaled_style_terms(y, styles, &mut terms);
         self.parts(terms, tv_loss(y) * self.weights.tv)
     }
 
@@ -335,7 +407,7 @@ impl PerceptualLoss {
             let mut here = Terms::default();
             let out = self.net.run_layers(input.shallow_clone(), seg.clone(), &mut |index, f| {
                 for pos in tap_indices.iter().enumerate().filter(|t| *t.1 == index).map(|t| t.0) {
-                    self.terms_at(pos, f, Some(fx), self.full_scale(), &mut here);
+                    self.terms_at(pos, f, Some(fx), self.full_scale(), None, &mut here);
                 }
             });
             let mut surrogate = self.weighted(&here);
@@ -353,7 +425,7 @@ impl PerceptualLoss {
             terms.extend_detached(here);
         }
         let mut small = Terms::default();
-        self.downscaled_style_terms(y, &mut small);
+        self.downscaled_style_terms(y, None, &mut small);
         if !small.style.is_empty() {
             self.weighted(&small).backward();
             terms.extend_detached(small);
@@ -369,8 +441,17 @@ impl PerceptualLoss {
     /// Pushes the layer-weighted loss terms of the tap at position `pos` (its activations
     /// `f`, `[N, C, H, W]`) onto `terms`: content terms when `fx` (the content targets, one per
     /// content layer) is given, style terms against the Grams of style scale `scale` when
-    /// given (divided by the number of scales: the style loss is their mean).
-    fn terms_at(&self, pos: usize, f: &Tensor, fx: Option<&[Tensor]>, scale: Option<usize>, terms: &mut Terms) {
+    /// given (divided by the number of scales: the style loss is their mean), each image
+    /// against the target `styles` picks for it (`None`: the first).
+    fn terms_at(
+        &self,
+        pos: usize,
+        f: &Tensor,
+        fx: Option<&[Tensor]>,
+        scale: Option<usize>,
+        styles: Option<&Tensor>,
+        terms: &mut Terms,
+    ) {
         for ((p, w), target) in self.content.iter().zip(fx.unwrap_or_default()) {
             if *p == pos {
                 terms.content.push(mse(f, target) * *w);
@@ -381,21 +462,28 @@ impl PerceptualLoss {
         for (j, ((p, w), target)) in self.style.iter().zip(&self.style_grams[scale]).enumerate() {
             if *p == pos {
                 let (n, c1, c2) = (f.size()[0], target.size()[1], target.size()[2]);
-                terms.style.push((j, mse(&gram_matrix(f), &target.expand([n, c1, c2], false)) * (*w * per_scale)));
+                let target = match styles {
+                    Some(s) => target.index_select(0, s),
+                    None => target.narrow(0, 0, 1).expand([n, c1, c2], false),
+                };
+                // MSE per image: the mean over the batch of these is PE's mse_loss.
+                let per_image =
+                    (gram_matrix(f) - target).square().mean_dim(Some([1i64, 2].as_slice()), false, Kind::Float);
+                terms.style.push((j, per_image * (*w * per_scale)));
             }
         }
     }
 
     /// The style terms of the style scales below 1: `y` downscaled, through the loss
     /// network down to the deepest style layer.
-    fn downscaled_style_terms(&self, y: &Tensor, terms: &mut Terms) {
+    fn downscaled_style_terms(&self, y: &Tensor, styles: Option<&Tensor>, terms: &mut Terms) {
         let mut positions: Vec<usize> = self.style.iter().map(|s| s.0).collect();
         positions.sort_unstable();
         positions.dedup();
         for (scale, &s) in self.style_scales.iter().enumerate().filter(|s| *s.1 != 1.0) {
             let f = self.net.forward_taps(&downscale(y, s), &positions);
             for (pos, f) in positions.iter().zip(&f) {
-                self.terms_at(*pos, f, None, Some(scale), terms);
+                self.terms_at(*pos, f, None, Some(scale), styles, terms);
             }
         }
     }
@@ -408,7 +496,7 @@ impl PerceptualLoss {
             total += t * self.weights.content;
         }
         for (_, t) in &terms.style {
-            total += t * self.weights.style;
+            total += t.mean(Kind::Float) * self.weights.style;
         }
         total
     }
@@ -417,19 +505,20 @@ impl PerceptualLoss {
     fn parts(&self, terms: Terms, tv: Tensor) -> LossParts {
         let style_layers = (0..self.style.len())
             .map(|j| {
-                let mine = terms.style.iter().filter(|t| t.0 == j).map(|t| t.1.detach()).collect();
+                let mine = terms.style.iter().filter(|t| t.0 == j).map(|t| t.1.detach().mean(Kind::Float)).collect();
                 sum(mine) * self.weights.style
             })
             .collect();
+        let style_per_image = sum(terms.style.iter().map(|t| t.1.detach()).collect()) * self.weights.style;
         let content = sum(terms.content) * self.weights.content;
-        let style = sum(terms.style.into_iter().map(|t| t.1).collect()) * self.weights.style;
+        let style = sum(terms.style.into_iter().map(|t| t.1.mean(Kind::Float)).collect()) * self.weights.style;
         let total = &content + &style + &tv;
-        LossParts { content, style, tv, total, style_layers }
+        LossParts { content, style, tv, total, style_layers, style_per_image }
     }
 }
 
-/// Layer-weighted content terms and `(style layer, term)` style terms (scalars), before the
-/// global weights.
+/// Layer-weighted content terms (scalars) and `(style layer, per-image term)` style terms
+/// (`[N]`, the term is their mean), before the global weights.
 #[derive(Default)]
 struct Terms {
     content: Vec<Tensor>,
@@ -462,9 +551,10 @@ pub(crate) fn downscale(images: &Tensor, scale: f64) -> Tensor {
     images.adaptive_avg_pool2d([side(h), side(w)])
 }
 
-/// Sum of scalar tensors (at least one: every loss has a content and a style layer).
+/// Element-wise sum of tensors of one shape (scalars or `[N]`; at least one: every loss has a
+/// content and a style layer).
 fn sum(terms: Vec<Tensor>) -> Tensor {
-    Tensor::stack(&terms, 0).sum(Kind::Float)
+    Tensor::stack(&terms, 0).sum_dim_intlist(0, false, Kind::Float)
 }
 
 #[cfg(test)]

@@ -52,6 +52,10 @@ pub enum Command {
     /// same loss (Johnson et al. 2016, Fig. 5), and its border artifacts; writes a table,
     /// report.json and sheet.png
     Eval(Box<EvalArgs>),
+    /// Add a style to a trained network (Dumoulin et al. 2017 §4): every shared weight stays
+    /// frozen and only the new style's instance-norm scales and shifts are trained; the result
+    /// is a multi-style checkpoint with the old styles unchanged plus the new one
+    Finetune(Box<FinetuneArgs>),
     /// Draw a run's loss curves (content, style, TV, validation) as a PNG
     Plot {
         /// The run folder (holding metrics.jsonl)
@@ -222,6 +226,10 @@ pub struct EvalArgs {
     /// Run Gatys again for every photo instead of reusing --gatys-cache
     #[arg(long)]
     pub no_gatys_cache: bool,
+    /// Styles of a multi-style model to evaluate, by name or index [default: all, one report
+    /// folder each under --out and a per-style table in styles.json]
+    #[arg(long, value_name = "NAME,…", value_delimiter = ',')]
+    pub styles: Vec<String>,
 }
 
 impl EvalArgs {
@@ -240,9 +248,54 @@ impl EvalArgs {
             limit: self.limit,
             seed: self.seed,
             gatys_cache: (!self.no_gatys_cache).then(|| self.gatys_cache.clone()),
+            styles: self.styles.clone(),
         };
         let overrides = serde_json::json!({"style_image": self.style_image, "vgg_weights": self.vgg_weights, "device": self.device});
         (opts, overrides)
+    }
+}
+
+/// Options of `trainer finetune`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FinetuneArgs {
+    /// The trained checkpoint (written by `trainer`, single- or multi-style); its training
+    /// config is the recipe
+    #[arg(long, value_name = "M")]
+    pub from: PathBuf,
+    /// The style image to add, as the last style (named after its file stem)
+    #[arg(long, value_name = "IMG")]
+    pub add_style: PathBuf,
+    /// Optimisation steps (a fraction of a full training's)
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+    /// Run folder [default: runs/<M stem>+<IMG stem>]
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Training photos, when the checkpoint's path to them does not resolve here
+    #[arg(long, value_name = "DIR")]
+    pub dataset: Option<PathBuf>,
+    /// The VGG weights, when the checkpoint's path to them does not resolve here
+    #[arg(long = "vgg", value_name = "FILE")]
+    pub vgg_weights: Option<PathBuf>,
+    /// Write a checkpoint (with previews and validation) every N steps, 0 for only the final one
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<u64>,
+    /// auto, cpu, cuda or cuda:N
+    #[arg(long)]
+    pub device: Option<DeviceChoice>,
+}
+
+impl FinetuneArgs {
+    /// What to fine-tune, with the flags as overrides of the checkpoint's training config.
+    pub fn request(&self) -> crate::styles::FinetuneRequest {
+        crate::styles::FinetuneRequest {
+            from: self.from.clone(),
+            add_style: self.add_style.clone(),
+            steps: self.steps,
+            out_dir: self.out.clone(),
+            overrides: serde_json::json!({"dataset": self.dataset, "vgg_weights": self.vgg_weights,
+                                          "checkpoint_every": self.checkpoint_every, "device": self.device}),
+        }
     }
 }
 

@@ -41,8 +41,28 @@ pub struct Recipe {
     /// Folder of training photos, walked recursively (no class sub-folders needed), or a
     /// cache made by `trainer prepare`. Required. Default: none.
     pub dataset: Option<PathBuf>,
-    /// The style image. Required. Default: none.
+    /// The style image of a single-style network. Required unless `style_images` is set.
+    /// Default: none.
     pub style_image: Option<PathBuf>,
+    /// The style images of one multi-style network (conditional instance norm, Dumoulin et
+    /// al. 2017): style `s` of the network is image `s`, named after its file stem (stems
+    /// must differ). Instead of `style_image`; `model.num_styles` becomes their count. Each
+    /// batch image is stylized as its own style, the styles taking turns (image `i` of step
+    /// `t` gets style `((t−1)·batch_size + i) mod S`), so every style sees the same number of
+    /// images. Default: none (`[]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub style_images: Vec<PathBuf>,
+    /// Start a new run from this checkpoint's weights instead of random ones. Its
+    /// architecture must match `model` except for the number of styles: a style it lacks
+    /// starts from the mean of its styles' instance-norm scales and shifts. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+    /// Train only the instance-norm scales and shifts of this style (0-based), every other
+    /// weight frozen, with every batch image stylized as this style: a new style added to a
+    /// trained multi-style network in a fraction of the steps (Dumoulin et al. 2017 §4; what
+    /// `trainer finetune --add-style` sets up). Needs `init_from`. Default: none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finetune_style: Option<usize>,
     /// VGG weights as safetensors keyed like torchvision (`features.N.weight`); the file may
     /// stop after the deepest layer used. Required. Default: none.
     pub vgg_weights: Option<PathBuf>,
@@ -193,16 +213,16 @@ impl TrainConfig {
         serde_json::from_value(merged).map_err(|e| err(e.to_string()))
     }
 
-    /// The run folder: `out_dir`, or `runs/<style image stem>`.
+    /// The run folder: `out_dir`, or `runs/<style image stem>` (`runs/<first stem>_and_N_more`
+    /// for several styles).
     pub fn run_dir(&self) -> PathBuf {
         self.run.out_dir.clone().unwrap_or_else(|| {
-            let stem = self
-                .recipe
-                .style_image
-                .as_ref()
-                .and_then(|p| p.file_stem())
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "style".into());
+            let names = self.recipe.style_names();
+            let stem = match names.len() {
+                0 => "style".to_string(),
+                1 => names[0].clone(),
+                n => format!("{}_and_{}_more", names[0], n - 1),
+            };
             Path::new("runs").join(stem)
         })
     }
@@ -270,6 +290,41 @@ impl TrainConfig {
 }
 
 impl Recipe {
+    /// The style images: `style_images`, or `style_image` alone (none when neither is set).
+    pub fn style_paths(&self) -> Vec<PathBuf> {
+        match self.style_images.is_empty() {
+            true => self.style_image.iter().cloned().collect(),
+            false => self.style_images.clone(),
+        }
+    }
+
+    /// The styles' names, in index order: the style images' file stems.
+    pub fn style_names(&self) -> Vec<String> {
+        self.style_paths()
+            .iter()
+            .map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "style".into()))
+            .collect()
+    }
+
+    /// The network trained: `model` with `num_styles` set to the number of style images.
+    pub fn resolved_model(&self) -> TransformerConfig {
+        TransformerConfig { num_styles: self.style_paths().len().max(1), ..self.model.clone() }
+    }
+
+    /// The single-style recipe of style `k` (`< style_paths().len()`): the same loss with that
+    /// style image alone, as `trainer eval` measures each style of a multi-style network (and
+    /// as a single-style network of that style is trained).
+    pub fn for_style(&self, k: usize) -> Recipe {
+        Recipe {
+            style_image: self.style_paths().get(k).cloned(),
+            style_images: Vec::new(),
+            init_from: None,
+            finetune_style: None,
+            model: TransformerConfig { num_styles: 1, ..self.model.clone() },
+            ..self.clone()
+        }
+    }
+
     /// The learning rate in effect at `step` (1-based): `lr · factor^⌊(step−1)/every⌋`.
     pub fn lr_at(&self, step: u64) -> f64 {
         if self.lr_decay_every == 0 {
@@ -289,8 +344,8 @@ impl Recipe {
             v.clone().ok_or_else(|| format!("no {field}: set \"{field}\" in the config or pass {flag}"))
         };
         let dataset = required(&self.dataset, "dataset", "--dataset")?;
-        let style = required(&self.style_image, "style_image", "--style")?;
         let vgg = required(&self.vgg_weights, "vgg_weights", "--vgg")?;
+        self.validate_styles()?;
         match std::fs::metadata(&dataset) {
             Ok(m) if m.is_dir() => {}
             Ok(_) if crate::cache::is_cache(&dataset) => {}
@@ -302,12 +357,57 @@ impl Recipe {
             }
             Err(e) => return Err(format!("dataset {}: {e}", dataset.display())),
         }
-        for (what, p) in [("style_image", &style), ("vgg_weights", &vgg)] {
+        let styles = self.style_paths();
+        let what = if self.style_images.is_empty() { "style_image" } else { "style_images" };
+        for (what, p) in styles
+            .iter()
+            .map(|p| (what, p))
+            .chain([("vgg_weights", &vgg)])
+            .chain(self.init_from.iter().map(|p| ("init_from", p)))
+        {
             if !p.is_file() {
                 return Err(format!("{what} {} does not exist or is not a file", p.display()));
             }
         }
         Ok(())
+    }
+
+    /// One of `style_image` and `style_images` is set, the style names differ, the network's
+    /// `num_styles` (when set above 1) matches, and `finetune_style` names a style and has
+    /// `init_from`.
+    fn validate_styles(&self) -> Result<(), String> {
+        if self.style_image.is_some() && !self.style_images.is_empty() {
+            return Err("set style_image (one style) or style_images (several), not both".into());
+        }
+        let names = self.style_names();
+        if names.is_empty() {
+            return Err(
+                "no style_image: set \"style_image\" (or \"style_images\") in the config or pass --style".into()
+            );
+        }
+        for (i, n) in names.iter().enumerate() {
+            if names[..i].contains(n) {
+                return Err(format!("style_images: two images are named {n:?} (their file stems must differ)"));
+            }
+        }
+        if self.model.num_styles > 1 && self.model.num_styles != names.len() {
+            return Err(format!(
+                "model.num_styles is {} but {} style image(s) are given",
+                self.model.num_styles,
+                names.len()
+            ));
+        }
+        match self.finetune_style {
+            Some(k) if k >= names.len() => Err(format!(
+                "finetune_style {k} does not exist: there are {} style(s), 0..{}",
+                names.len(),
+                names.len() - 1
+            )),
+            Some(_) if self.init_from.is_none() => {
+                Err("finetune_style trains one style of a trained network: set init_from to its checkpoint".into())
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Sizes, rates, fractions and weights are in range.

@@ -14,7 +14,11 @@
 //!   layer's share of the model's style loss.
 //!
 //! It prints a table and writes `report.json` and `sheet.png` (photo | model | Gatys@k per
-//! row) to the report folder.
+//! row) to the report folder. A multi-style model is measured style by style, each under the
+//! single-style loss of its style image ([`crate::config::Recipe::for_style`]: what a
+//! single-style network of that style is trained and measured on, so the two compare
+//! directly), one report folder per style (`<out>/<style>/`) and a per-style table
+//! (`<out>/styles.json`).
 
 use crate::config::TrainConfig;
 use crate::metrics::describe_shares;
@@ -52,6 +56,8 @@ pub struct EvalOptions {
     /// Folder of Gatys results kept between evaluations (see [`GatysCache`]); `None` runs
     /// Gatys every time.
     pub gatys_cache: Option<PathBuf>,
+    /// Styles of a multi-style model to evaluate, by name or index; empty: all of them.
+    pub styles: Vec<String>,
 }
 
 /// Gatys' loss after `iterations` L-BFGS iterations.
@@ -93,6 +99,9 @@ pub struct Row {
 pub struct Report {
     /// The checkpoint.
     pub model: PathBuf,
+    /// The style of a multi-style model this report measures (`None` for a single-style one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub style: Option<String>,
     /// The style image of its training config.
     pub style_image: Option<PathBuf>,
     /// Crop side, pixels.
@@ -136,7 +145,7 @@ fn equivalent_iterations(curve: &[(usize, f64)], target: f64) -> Result<f64, Str
 /// # Errors
 /// A checkpoint without a usable `train_config`; a loss network or style image that cannot
 /// be loaded (named); a folder without images; a report that cannot be written.
-pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> {
+pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Vec<Report>> {
     if opts.size == 0 || opts.gatys_iterations.is_empty() || opts.gatys_iterations.contains(&0) {
         bail!("--size and every --gatys-iterations count must be at least 1");
     }
@@ -152,16 +161,129 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     let cfg = cfg.with_overrides(overrides, None)?;
     let device = cfg.run.device.resolve()?;
     let ck = Checkpoint::load(&opts.model, device)?;
+    let names = meta.style_names();
+    if names.len() != cfg.recipe.style_paths().len().max(1) {
+        bail!(
+            "{}: the model holds {} style(s) but its training config lists {} style image(s)",
+            opts.model.display(),
+            names.len(),
+            cfg.recipe.style_paths().len()
+        );
+    }
+    if names.len() == 1 {
+        return Ok(vec![eval_style(opts, &cfg, &ck, None, &files, &opts.out, &console)?]);
+    }
+    let picked = pick_styles(&opts.styles, &names)?;
+    let mut reports = Vec::new();
+    for k in picked {
+        eprintln!("style {k} ({}):", names[k]);
+        let style_cfg = TrainConfig { recipe: cfg.recipe.for_style(k), run: cfg.run.clone() };
+        let out = opts.out.join(&names[k]);
+        reports.push(eval_style(opts, &style_cfg, &ck, Some((k, &names[k])), &files, &out, &console)?);
+    }
+    eprintln!("{}", style_table(&reports));
+    let json = serde_json::to_string_pretty(&reports.iter().map(StyleSummary::of).collect::<Vec<_>>())?;
+    faststyle::fsutil::write_bytes_atomic(&opts.out.join("styles.json"), json.as_bytes())?;
+    eprintln!("wrote {}", opts.out.join("styles.json").display());
+    Ok(reports)
+}
+
+/// One style's line of `styles.json`, the per-style table of a multi-style model.
+#[derive(Debug, Clone, Serialize)]
+pub struct StyleSummary {
+    /// The style's name.
+    pub style: String,
+    /// Its mean loss over the photos.
+    pub model: LossValues,
+    /// `(k, median model / Gatys@k)`.
+    pub median_ratios: Vec<(usize, f64)>,
+    /// Mean style strength.
+    pub style_strength: f64,
+    /// Mean border detail and saturation ratios.
+    pub border: Border,
+}
+
+impl StyleSummary {
+    fn of(r: &Report) -> Self {
+        StyleSummary {
+            style: r.style.clone().unwrap_or_default(),
+            model: r.mean.model,
+            median_ratios: r.median_ratios.clone(),
+            style_strength: r.mean.style_strength,
+            border: r.mean.border,
+        }
+    }
+}
+
+/// The styles named in `wanted` (names or indices; all when empty), as indices into `names`.
+///
+/// # Errors
+/// A name the model does not have or an index out of range, listing the valid ones.
+fn pick_styles(wanted: &[String], names: &[String]) -> Result<Vec<usize>> {
+    if wanted.is_empty() {
+        return Ok((0..names.len()).collect());
+    }
+    wanted
+        .iter()
+        .map(|w| {
+            let found = match w.parse::<usize>() {
+                Ok(i) => (i < names.len()).then_some(i),
+                Err(_) => names.iter().position(|n| n == w),
+            };
+            found.with_context(|| {
+                let list: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{i} {n}")).collect();
+                format!("--styles: the model has no style {w:?}; its styles are: {}", list.join(", "))
+            })
+        })
+        .collect()
+}
+
+/// The per-style table of a multi-style model: one line per style.
+fn style_table(reports: &[Report]) -> String {
+    let mut lines =
+        vec![format!("{:<20} {:>10} {:>9} {:>14}  median model/Gatys", "style", "loss", "strength", "border")];
+    for r in reports {
+        let medians: Vec<String> = r.median_ratios.iter().map(|(k, v)| format!("@{k} ×{v:.2}")).collect();
+        lines.push(format!(
+            "{:<20} {:>10.3e} {:>9.3} {:>6.2}/{:<6.2}  {}",
+            r.style.as_deref().unwrap_or("-"),
+            r.mean.model.total,
+            r.mean.style_strength,
+            r.mean.border.detail_ratio,
+            r.mean.border.saturation_ratio,
+            medians.join(", ")
+        ));
+    }
+    lines.join("\n")
+}
+
+/// Evaluates one style of the model (`style`: its index and name in a multi-style model)
+/// under `cfg`, the single-style recipe of that style, on `files`; writes the report and
+/// sheet to `out`.
+fn eval_style(
+    opts: &EvalOptions,
+    cfg: &TrainConfig,
+    ck: &Checkpoint,
+    style: Option<(usize, &String)>,
+    files: &[PathBuf],
+    out: &Path,
+    console: &Console,
+) -> Result<Report> {
+    let device = cfg.run.device.resolve()?;
     cfg.validate_loss(None).with_context(|| format!("the loss of {}", opts.model.display()))?;
     let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
     let objective = objective::recipe_loss(&cfg.recipe, precision, device)
         .with_context(|| format!("rebuilding the training loss of {}", opts.model.display()))?;
-    let yardstick = yardstick(&cfg, device)?;
+    let yardstick = yardstick(cfg, device)?;
     let style_layers: Vec<String> = cfg.recipe.style_layers.iter().map(|l| l.layer.clone()).collect();
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    let weights = match style {
+        Some((k, _)) => Some(faststyle::style_weights(&[(k, 1.0)], ck.net.num_styles(), device)?),
+        None => None,
+    };
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut rows = Vec::new();
     let mut sheet_rows = Vec::new();
-    for file in &files {
+    for file in files {
         let photo = match image_io::read_rgb(file) {
             Ok(img) => image_io::resize_center_crop(&img, opts.size),
             Err(e) => {
@@ -170,7 +292,10 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
             }
         };
         let x = image_io::image_to_tensor(&photo, device);
-        let y = tch::no_grad(|| ck.net.forward_fast(&x));
+        let y = tch::no_grad(|| match &weights {
+            Some(w) => ck.net.forward_fast_styled(&x, w),
+            None => ck.net.forward_fast(&x),
+        });
         let targets = objective.content_targets(&x);
         let styled = image_io::tensor_to_image(&y)?;
         let model_parts = tch::no_grad(|| objective.compute_with_targets(&y, &targets));
@@ -184,7 +309,7 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         let cache = opts
             .gatys_cache
             .as_deref()
-            .map(|dir| GatysCache::new(dir, &cfg, file, opts, precision, device))
+            .map(|dir| GatysCache::new(dir, cfg, file, opts, precision, device))
             .transpose()?;
         let at = match cache.as_ref().and_then(|c| c.load(&opts.gatys_iterations).map(|at| (c, at))) {
             Some((c, at)) => {
@@ -219,6 +344,7 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
     eprintln!("{:<28} model / gatys {}", "median over photos", medians.join(", "));
     let report = Report {
         model: opts.model.clone(),
+        style: style.map(|(_, name)| name.clone()),
         style_image: cfg.recipe.style_image.clone(),
         size: opts.size,
         yardstick_layers: yardstick.layers_used().to_vec(),
@@ -227,9 +353,9 @@ pub fn eval(opts: &EvalOptions, overrides: serde_json::Value) -> Result<Report> 
         median_ratios,
     };
     let json = serde_json::to_string_pretty(&report)?;
-    faststyle::fsutil::write_bytes_atomic(&opts.out.join("report.json"), json.as_bytes())?;
-    image_io::write_image(&opts.out.join("sheet.png"), &contact_sheet(&sheet_rows))?;
-    eprintln!("wrote {} and {}", opts.out.join("report.json").display(), opts.out.join("sheet.png").display());
+    faststyle::fsutil::write_bytes_atomic(&out.join("report.json"), json.as_bytes())?;
+    image_io::write_image(&out.join("sheet.png"), &contact_sheet(&sheet_rows))?;
+    eprintln!("wrote {} and {}", out.join("report.json").display(), out.join("sheet.png").display());
     Ok(report)
 }
 

@@ -1,4 +1,5 @@
-//! `trainer`: learns a Johnson et al. (2016) TransformerNet for one style image.
+//! `trainer`: learns a Johnson et al. (2016) TransformerNet for one style image, or one
+//! conditional TransformerNet for several (Dumoulin et al. 2017).
 //!
 //! The binary is a thin shell over [`run`]: parse the [`Cli`], then prepare a dataset cache,
 //! plot a run, or resolve and validate the [`TrainConfig`] and [`train::train`].
@@ -17,6 +18,7 @@
 //! | `plot` | `loss.png` from the metrics |
 //! | `previews` | stylized validation crops at each checkpoint |
 //! | `objective` | the recipe's perceptual loss, built once for training, optimize and eval |
+//! | `styles` | multi-style training: each image's style, `init_from`, fine-tuning one style |
 //! | `train` | the training loop: a `Trainer` with `step`, `log`, `checkpoint`, `validate` |
 //! | `optimize` | `trainer optimize`: Gatys et al.'s optimisation by L-BFGS or Adam |
 //! | `eval` | `trainer eval`: a model's loss against Gatys@k, and its border figures |
@@ -37,6 +39,7 @@ pub(crate) mod optimize;
 pub(crate) mod plot;
 pub(crate) mod previews;
 pub mod source;
+pub(crate) mod styles;
 pub(crate) mod train;
 
 pub use cli::{Cli, Command, TrainArgs};
@@ -80,6 +83,13 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
             let (opts, overrides) = args.resolve();
             eval::eval(&opts, overrides)?;
             Ok(None)
+        }
+        Some(Command::Finetune(args)) => {
+            let cfg = styles::finetune_config(&args.request())?;
+            cfg.validate(None)
+                .with_context(|| format!("adding {} to {}", args.add_style.display(), args.from.display()))?;
+            let opts = TrainOptions { stop, ..Default::default() };
+            Ok(Some(train(&cfg, &opts)?))
         }
         Some(Command::Plot { run_dir, output }) => {
             let p = plot::plot_run(run_dir, output.as_deref())?;

@@ -10,11 +10,12 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = faststyle_trainer::Cli::parse();
-    // Training: the first SIGINT/SIGTERM asks it to stop after the current step and save; a
+    // Training (and fine-tuning): the first SIGINT/SIGTERM asks it to stop after the current step and save; a
     // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
     // The other subcommands keep the default: a signal ends them at once (their outputs are
     // written atomically too).
-    let stop = cli.command.is_none().then(|| {
+    let training = matches!(cli.command, None | Some(faststyle_trainer::Command::Finetune(_)));
+    let stop = training.then(|| {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
         let _ = ctrlc::set_handler(move || {

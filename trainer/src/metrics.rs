@@ -58,6 +58,11 @@ pub struct MetricsLine {
     /// Each style layer's share of the style loss, `(layer, fraction)` (training lines).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style_shares: Option<Vec<(String, f64)>>,
+    /// A multi-style run's weighted style loss per style, `(style, loss)`: on training lines
+    /// the mean over the style's images since the previous line, on validation lines over
+    /// the validation images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style_losses: Option<Vec<(String, f64)>>,
 }
 
 /// `relu1_2 0.61, relu2_2 0.25, …` for progress lines.

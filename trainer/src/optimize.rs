@@ -269,7 +269,8 @@ pub fn optimize(cfg: &TrainConfig, opts: &OptimizeOptions) -> Result<LossValues>
     let precision = cfg.run.loss_network_precision.resolve(device, Precision::Bf16);
     let content = image_io::read_rgb(&opts.content)?;
     let styles: Vec<(RgbImage, f64)> = if opts.styles.is_empty() {
-        vec![(objective::recipe_style(&cfg.recipe)?, 1.0)]
+        // A multi-style config's styles, blended equally.
+        objective::recipe_styles(&cfg.recipe)?.into_iter().map(|img| (img, 1.0)).collect()
     } else {
         opts.styles.iter().map(|(p, w)| Ok((image_io::read_rgb(p)?, *w))).collect::<Result<_>>()?
     };

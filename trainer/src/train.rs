@@ -21,13 +21,14 @@ use crate::metrics::{
 use crate::objective;
 use crate::previews;
 use crate::source::{open_source, OpenedSource, Source};
+use crate::styles;
 use anyhow::{bail, Context, Result};
 use faststyle::checkpoint::{
     self, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION, KEY_TRAIN_STATE, TRAIN_STATE_PREFIX,
 };
 use faststyle::progress::{Console, Reporter};
 use faststyle::tensor_file::TensorFile;
-use faststyle::{image_io, LossParts, LossValues, PerceptualLoss, Precision, TransformerNet};
+use faststyle::{image_io, LossParts, LossValues, PerceptualLoss, Precision, StyleInfo, TransformerNet};
 use image::RgbImage;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -139,6 +140,10 @@ pub(crate) struct Trainer<'a> {
     objective: PerceptualLoss,
     vs: nn::VarStore,
     net: TransformerNet,
+    /// The styles' names, in index order (one for a single-style net).
+    style_names: Vec<String>,
+    /// A fine-tune's gradient masks (see [`styles::freeze_all_but_style`]); empty otherwise.
+    masks: Vec<(Tensor, Tensor)>,
     adam: Adam,
     scaler: LossScaler,
     state: TrainState,
@@ -151,6 +156,8 @@ pub(crate) struct Trainer<'a> {
     started: Instant,
     /// Start and images of the current throughput window (since the last metrics line).
     window: (Instant, usize),
+    /// Per style, the sum and count of its images' style losses in the current window.
+    window_styles: Vec<(f64, usize)>,
     first: Option<MetricsLine>,
     last: Option<MetricsLine>,
 }
@@ -161,6 +168,8 @@ pub(crate) struct StepDone {
     parts: LossParts,
     lr: f64,
     images: usize,
+    /// The style of each image (`[N]` int64; see [`styles::batch_styles`]).
+    styles: Tensor,
 }
 
 impl<'a> Trainer<'a> {
@@ -184,7 +193,14 @@ impl<'a> Trainer<'a> {
 
         tch::manual_seed(cfg.recipe.seed as i64);
         let vs = nn::VarStore::new(device);
-        let net = TransformerNet::new(vs.root(), &cfg.recipe.model);
+        let net = TransformerNet::new(vs.root(), &cfg.recipe.resolved_model());
+        if let (None, Some(from)) = (&resume, &cfg.recipe.init_from) {
+            styles::init_from(&vs, from)?;
+        }
+        let masks = match cfg.recipe.finetune_style {
+            Some(k) => styles::freeze_all_but_style(&vs, k),
+            None => Vec::new(),
+        };
         let mut adam = Adam::new(&vs);
         let mut scaler = LossScaler::new(precision == Precision::Fp16);
         let mut state = TrainState {
@@ -200,7 +216,8 @@ impl<'a> Trainer<'a> {
             state = r.state.clone();
             console.say(&format!("resuming from {} at step {}", r.path.display(), r.state.step));
         }
-        let meta = checkpoint_meta(cfg)?;
+        let meta = checkpoint_meta(cfg, &objective::recipe_styles(&cfg.recipe)?)?;
+        let style_names = cfg.recipe.style_names();
         write_json(&run_dir.join(CONFIG_FILE), &meta.train_config)?;
         write_json(&run_dir.join(DATASET_FILE), &data.description())?;
         let metrics = MetricsLog::open(&run_dir, start_step)?;
@@ -216,6 +233,9 @@ impl<'a> Trainer<'a> {
             objective,
             vs,
             net,
+            window_styles: vec![(0.0, 0); style_names.len()],
+            style_names,
+            masks,
             adam,
             scaler,
             state,
@@ -240,11 +260,13 @@ impl<'a> Trainer<'a> {
         let batch = self.data.next_batch()?;
         let lr = self.cfg.recipe.lr_at(step);
         let x = image_io::hwc_bytes_to_batch(&batch.pixels, batch.n, batch.size, batch.size, self.device);
-        let parts = self.objective.compute(&self.net.forward_fast(&x), &x);
+        let styles = styles::batch_styles(&self.cfg.recipe, step, batch.n, self.device);
+        let parts = stylized_loss(&self.objective, &self.net, &x, &styles);
         #[cfg(feature = "fault-injection")]
         let parts = inject_nan(parts, self.inject_nan_at_step == Some(step));
         self.adam.zero_grad();
         (&parts.total * self.scaler.scale).backward();
+        styles::mask_gradients(&self.masks);
         self.state.step = step;
         self.state.stream = batch.next;
         self.console.bar().inc(1);
@@ -268,7 +290,7 @@ impl<'a> Trainer<'a> {
         self.scaler.update(false);
         self.state.adam_step = self.adam.step;
         self.state.loss_scale = self.scaler.scale;
-        Ok(Some(StepDone { step, parts, lr, images: batch.n }))
+        Ok(Some(StepDone { step, parts, lr, images: batch.n, styles }))
     }
 
     /// Counts the step's images, and on the first step of the session, every `log_every`
@@ -276,6 +298,14 @@ impl<'a> Trainer<'a> {
     fn log(&mut self, done: &StepDone) -> Result<()> {
         let (step, run) = (done.step, &self.cfg.run);
         self.window.1 += done.images;
+        if self.style_names.len() > 1 {
+            let picks = Vec::<i64>::try_from(&done.styles)?;
+            let losses = Vec::<f64>::try_from(&done.parts.style_per_image.to_kind(tch::Kind::Double))?;
+            for (s, l) in picks.into_iter().zip(losses) {
+                let w = &mut self.window_styles[s as usize];
+                *w = (w.0 + l, w.1 + 1);
+            }
+        }
         if !(step == self.start_step + 1 || step % run.log_every == 0 || step == run.steps) {
             return Ok(());
         }
@@ -292,6 +322,7 @@ impl<'a> Trainer<'a> {
             images_per_sec: Some(self.window.1 as f64 / self.window.0.elapsed().as_secs_f64()),
             elapsed_sec: self.started.elapsed().as_secs_f64(),
             style_shares: Some(layers.zip(done.parts.style_shares()).collect()),
+            style_losses: self.window_style_losses(),
         };
         self.metrics.write(&line)?;
         let msg = format!("{} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
@@ -302,7 +333,21 @@ impl<'a> Trainer<'a> {
         self.first.get_or_insert_with(|| line.clone());
         self.last = Some(line);
         self.window = (Instant::now(), 0);
+        self.window_styles.iter_mut().for_each(|w| *w = (0.0, 0));
         Ok(())
+    }
+
+    /// A multi-style run's mean style loss per style over the window's images, `(name, loss)`
+    /// (styles with no image in the window left out); `None` for a single style.
+    fn window_style_losses(&self) -> Option<Vec<(String, f64)>> {
+        (self.style_names.len() > 1).then(|| {
+            self.style_names
+                .iter()
+                .zip(&self.window_styles)
+                .filter(|(_, w)| w.1 > 0)
+                .map(|(name, w)| (name.clone(), w.0 / w.1 as f64))
+                .collect()
+        })
     }
 
     /// Writes the periodic checkpoint of `step` (weights, metadata and resume state) and
@@ -328,9 +373,19 @@ impl<'a> Trainer<'a> {
     /// preview images of `step`.
     fn validate(&mut self, step: u64) -> Result<()> {
         let val = &self.data.val;
+        // Every style; a fine-tune changes only its own.
+        let styles: Vec<usize> = match self.cfg.recipe.finetune_style {
+            Some(k) => vec![k],
+            None => (0..self.style_names.len()).collect(),
+        };
         if !val.is_empty() {
-            let LossValues { total: loss, content, style, tv } =
-                validation_loss(&self.objective, &self.net, val, self.cfg.recipe.batch_size, self.device);
+            let per_style: Vec<LossValues> = styles
+                .iter()
+                .map(|&k| validation_loss(&self.objective, &self.net, val, self.cfg.recipe.batch_size, k, self.device))
+                .collect();
+            let LossValues { total: loss, content, style, tv } = LossValues::mean(&per_style);
+            let style_losses = (self.style_names.len() > 1)
+                .then(|| styles.iter().zip(&per_style).map(|(&k, v)| (self.style_names[k].clone(), v.style)).collect());
             let elapsed_sec = self.started.elapsed().as_secs_f64();
             let split = "val".into();
             let line = MetricsLine {
@@ -344,6 +399,7 @@ impl<'a> Trainer<'a> {
                 images_per_sec: None,
                 elapsed_sec,
                 style_shares: None,
+                style_losses,
             };
             self.metrics.write(&line)?;
             self.console.say(&format!("step {step}: validation loss {loss:.4e} over {} images", val.len()));
@@ -351,7 +407,8 @@ impl<'a> Trainer<'a> {
         let previews = &val[..self.cfg.run.preview_images.min(val.len())];
         if !previews.is_empty() {
             let dir = self.run_dir.join(PREVIEWS_DIR);
-            let sheet = previews::write_previews(&dir, step, previews, &self.net, self.device)?;
+            let rows: Vec<(usize, &str)> = styles.iter().map(|&k| (k, self.style_names[k].as_str())).collect();
+            let sheet = previews::write_previews(&dir, step, previews, &self.net, &rows, self.device)?;
             self.console.say(&format!("step {step}: previews in {}", sheet.display()));
         }
         Ok(())
@@ -522,14 +579,22 @@ fn load_validation(
         .collect()
 }
 
-/// The metadata every checkpoint of this run carries (its `step` is set at each save).
-fn checkpoint_meta(cfg: &TrainConfig) -> Result<CheckpointMeta> {
+/// The metadata every checkpoint of this run carries (its `step` is set at each save);
+/// `styles` are the style images as training uses them (for their sizes).
+fn checkpoint_meta(cfg: &TrainConfig, styles: &[RgbImage]) -> Result<CheckpointMeta> {
     let r = &cfg.recipe;
+    let paths = r.style_paths();
+    let infos = match paths.len() {
+        1 => Vec::new(),
+        _ => (r.style_names().into_iter().zip(&paths).zip(styles))
+            .map(|((name, p), img)| StyleInfo { name, image: file_name(p), size: [img.width(), img.height()] })
+            .collect(),
+    };
     Ok(CheckpointMeta {
         format_version: FORMAT_VERSION,
-        model: r.model.clone(),
+        model: r.resolved_model(),
         train_config: serde_json::to_value(cfg)?,
-        style_image: file_name(r.style_image.as_deref().context("no style image")?),
+        style_image: file_name(paths.first().context("no style image")?),
         step: 0,
         loss_network: LossNetworkInfo {
             arch: r.loss_network.arch,
@@ -537,14 +602,14 @@ fn checkpoint_meta(cfg: &TrainConfig) -> Result<CheckpointMeta> {
             weights: file_name(r.vgg_weights.as_deref().context("no VGG weights")?),
         },
         faststyle_version: faststyle::VERSION.to_string(),
-        styles: Vec::new(),
+        styles: infos,
     })
 }
 
 /// The line that opens a run: what is trained on what, where and how.
 fn start_message(cfg: &TrainConfig, data: &Data, start_step: u64, precision: Precision, device: Device) -> String {
     let r = &cfg.recipe;
-    let style = r.style_image.as_deref().map(file_name).unwrap_or_default();
+    let style = r.style_paths().iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ");
     let vgg = r.vgg_weights.as_deref().map(file_name).unwrap_or_default();
     let convention = match r.loss_network.preprocessing {
         faststyle::Preprocessing::Caffe => "caffe (BGR, 0-255, mean-subtracted)",
@@ -686,19 +751,34 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Mean weighted losses of `net` over `images` (`batch_size` at a time, no gradients).
+/// The loss of `net` on content images `x` (`[N, 3, H, W]`, 0–255), each stylized as its
+/// style in `styles` (`[N]` int64) and measured against that style's targets; a
+/// single-style net ignores `styles`.
+fn stylized_loss(objective: &PerceptualLoss, net: &TransformerNet, x: &Tensor, styles: &Tensor) -> LossParts {
+    let s = net.num_styles();
+    if s == 1 {
+        return objective.compute(&net.forward_fast(x), x);
+    }
+    let weights = styles.one_hot(s as i64).to_kind(tch::Kind::Float);
+    objective.compute_styled(&net.forward_fast_styled(x, &weights), x, styles)
+}
+
+/// Mean weighted losses of `net` as style `style` over `images` (`batch_size` at a time, no
+/// gradients).
 fn validation_loss(
     objective: &PerceptualLoss,
     net: &TransformerNet,
     images: &[(String, RgbImage)],
     batch_size: usize,
+    style: usize,
     device: Device,
 ) -> LossValues {
     let mut per_image = Vec::with_capacity(images.len());
     for chunk in images.chunks(batch_size.max(1)) {
         let x =
             Tensor::cat(&chunk.iter().map(|(_, img)| image_io::image_to_tensor(img, device)).collect::<Vec<_>>(), 0);
-        let v = tch::no_grad(|| objective.compute(&net.forward_fast(&x), &x)).values();
+        let styles = Tensor::full([chunk.len() as i64], style as i64, (tch::Kind::Int64, device));
+        let v = tch::no_grad(|| stylized_loss(objective, net, &x, &styles)).values();
         // A batch's loss is its images' mean: each image counts once.
         per_image.extend(std::iter::repeat_n(v, chunk.len()));
     }
