@@ -2,6 +2,8 @@
 //! (and on CUDA when libtorch sees a device). Case names encode the parameters:
 //! `transformer_<dtype>_<H>x<W>_b<N>_<device>` (PE's forward, used in training),
 //! `transformer_fast_<dtype>_<H>x<W>_b<N>_<device>` (the inference path `infer` runs),
+//! `transformer_fast_cin<S>_<dtype>_<H>x<W>_b<N>_<device>` (the same with S styles in the
+//! conditional instance norms, one picked),
 //! `frame_decode_encode_jpeg_<W>x<H>`, `folder_pipeline_<frames>x<W>x<H>_b<N>_<device>`,
 //! `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
 //! The device is synchronised before the clock is read (candle's benches do the same).
@@ -51,6 +53,21 @@ fn transformer_forward(c: &mut Criterion) {
             g.bench_function(format!("transformer_fast_f32_{h}x{w}_b{n}_{dname}"), |b| {
                 b.iter(|| {
                     let y = tch::no_grad(|| net.forward_fast(&x));
+                    sync(device);
+                    y
+                })
+            });
+        }
+        // A six-style network (the shipped pack's shape), one style picked: only the norms'
+        // affine step differs from the single-style case above.
+        let vs6 = nn::VarStore::new(device);
+        let net6 = TransformerNet::new(vs6.root(), &TransformerConfig { num_styles: 6, ..Default::default() });
+        let pick = faststyle::style_weights(&[(2, 1.0)], 6, device).unwrap();
+        for (h, w, n) in [(256, 256, 1), (360, 640, 1)] {
+            let x = Tensor::rand([n, 3, h, w], (Kind::Float, device)) * 255.0;
+            g.bench_function(format!("transformer_fast_cin6_f32_{h}x{w}_b{n}_{dname}"), |b| {
+                b.iter(|| {
+                    let y = tch::no_grad(|| net6.forward_fast_styled(&x, &pick));
                     sync(device);
                     y
                 })

@@ -7,7 +7,11 @@
 //! - **style strength** ([`StyleYardstick`]): how much closer to the painting's Gram matrices
 //!   an image is than the photo it came from, on fixed VGG layers with equal weights and a
 //!   fixed painting size, so models trained with different layers, weights or style sizes are
-//!   measured alike.
+//!   measured alike;
+//! - **temporal stability** ([`temporal_figures`], flow-free): on consecutive video frames, how
+//!   much the output changes between frames against how much the input does (the
+//!   frame-difference view of Xu et al. 2021, arXiv 2102.05822), and how much it changes under a
+//!   small fixed input perturbation (the instability Gupta et al. 2017 characterise).
 
 use crate::error::{Error, Result};
 use crate::image_io;
@@ -147,6 +151,71 @@ impl StyleYardstick {
     }
 }
 
+/// Standard deviation of the fixed perturbation of [`temporal_figures`]' noise sensitivity,
+/// in 0–255 grey levels (about what JPEG or sensor noise changes between frames of a still
+/// scene).
+pub const NOISE_SIGMA: f64 = 2.0;
+
+/// Flow-free temporal figures of a stylization on consecutive frames (see the module docs).
+/// Differences are mean absolute differences over all pixels and channels, in 0–255 grey
+/// levels, of outputs clamped to 0–255 (what is saved).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Temporal {
+    /// Frames measured.
+    pub frames: usize,
+    /// `output_difference / input_difference`: 1 when the output changes as much as the input
+    /// does; flicker shows as values well above 1.
+    pub frame_difference_ratio: f64,
+    /// Mean |I_t − I_{t−1}| over consecutive input frames.
+    pub input_difference: f64,
+    /// Mean |O_t − O_{t−1}| over consecutive output frames.
+    pub output_difference: f64,
+    /// Mean |f(x + η) − f(x)| over the frames, for one fixed Gaussian η of standard deviation
+    /// [`NOISE_SIGMA`] (the perturbed frame clamped to 0–255).
+    pub noise_sensitivity: f64,
+}
+
+/// [`Temporal`] figures of `stylize` (`[1, 3, H, W]` → `[1, 3, H, W]`, RGB 0–255) on `frames`
+/// (each `[1, 3, H, W]`, RGB 0–255, one size, in time order, at least two), perturbed by
+/// `noise` (`[1, 3, H, W]`, e.g. `NOISE_SIGMA ·` standard normal, fixed for all frames).
+///
+/// # Errors
+/// [`Error::Config`] for fewer than two frames or frames of different sizes.
+pub fn temporal_figures(
+    frames: &[Tensor],
+    noise: &Tensor,
+    stylize: &mut dyn FnMut(&Tensor) -> Tensor,
+) -> Result<Temporal> {
+    if frames.len() < 2 {
+        return Err(Error::Config(format!("temporal figures need at least 2 frames, got {}", frames.len())));
+    }
+    if frames.iter().any(|f| f.size() != frames[0].size()) || noise.size() != frames[0].size() {
+        return Err(Error::Config("every frame (and the perturbation) must have the same size".into()));
+    }
+    let mean_abs = |a: &Tensor, b: &Tensor| (a - b).abs().mean(tch::Kind::Double).double_value(&[]);
+    let (mut input_diff, mut output_diff, mut noise_diff) = (0.0, 0.0, 0.0);
+    let mut previous: Option<(Tensor, Tensor)> = None;
+    for x in frames {
+        let y = stylize(x).clamp(0.0, 255.0);
+        let perturbed = stylize(&(x + noise).clamp(0.0, 255.0)).clamp(0.0, 255.0);
+        noise_diff += mean_abs(&perturbed, &y);
+        if let Some((px, py)) = &previous {
+            input_diff += mean_abs(x, px);
+            output_diff += mean_abs(&y, py);
+        }
+        previous = Some((x.shallow_clone(), y));
+    }
+    let pairs = (frames.len() - 1) as f64;
+    let (input_difference, output_difference) = (input_diff / pairs, output_diff / pairs);
+    Ok(Temporal {
+        frames: frames.len(),
+        frame_difference_ratio: output_difference / input_difference.max(1e-12),
+        input_difference,
+        output_difference,
+        noise_sensitivity: noise_diff / frames.len() as f64,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +259,28 @@ mod tests {
         let at_size = image_io::resize_shorter_side(&painting, StyleYardstick::PAINTING_SIDE);
         let s = y.strength(&image_io::image_to_tensor(&at_size, Device::Cpu), &photo);
         assert!((s - 1.0).abs() < 1e-9, "{s}");
+    }
+
+    #[test]
+    fn temporal_figures_by_hand() {
+        // Three flat frames at 100, 110, 130: input steps 10 and 20 → mean 15.
+        let frame = |v: f64| Tensor::full([1, 3, 4, 5], v, (tch::Kind::Float, Device::Cpu));
+        let frames = [frame(100.0), frame(110.0), frame(130.0)];
+        let noise = Tensor::zeros([1, 3, 4, 5], (tch::Kind::Float, Device::Cpu));
+        let id = temporal_figures(&frames, &noise, &mut |x| x.shallow_clone()).unwrap();
+        assert_eq!((id.frames, id.input_difference, id.output_difference), (3, 15.0, 15.0));
+        assert_eq!((id.frame_difference_ratio, id.noise_sensitivity), (1.0, 0.0));
+        // Doubling around 100 doubles the changes (outputs 100, 120, 160; none clamped).
+        let twice = temporal_figures(&frames, &noise, &mut |x| (x - 100.0) * 2.0 + 100.0).unwrap();
+        assert_eq!((twice.output_difference, twice.frame_difference_ratio), (30.0, 2.0));
+        // A ±3 perturbation: the identity moves by 3, the doubling by 6; a constant by 0.
+        let pm3 = (Tensor::arange(60, (tch::Kind::Float, Device::Cpu)).remainder(2.0) * 6.0 - 3.0).view([1, 3, 4, 5]);
+        let id = temporal_figures(&frames, &pm3, &mut |x| x.shallow_clone()).unwrap();
+        assert!((id.noise_sensitivity - 3.0).abs() < 1e-6, "{}", id.noise_sensitivity);
+        let twice = temporal_figures(&frames, &pm3, &mut |x| (x - 100.0) * 2.0 + 100.0).unwrap();
+        assert!((twice.noise_sensitivity - 6.0).abs() < 1e-6, "{}", twice.noise_sensitivity);
+        let flat = temporal_figures(&frames, &pm3, &mut |x| x.zeros_like() + 50.0).unwrap();
+        assert_eq!((flat.noise_sensitivity, flat.frame_difference_ratio), (0.0, 0.0));
+        assert!(temporal_figures(&frames[..1], &noise, &mut |x| x.shallow_clone()).is_err());
     }
 }

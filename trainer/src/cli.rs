@@ -192,9 +192,19 @@ pub struct EvalArgs {
     /// The checkpoint to measure
     #[arg(long, value_name = "M")]
     pub model: PathBuf,
-    /// Folder of photos not used in training
-    #[arg(long, value_name = "DIR")]
-    pub content: PathBuf,
+    /// Folder of photos not used in training (the loss against Gatys, border, style strength)
+    #[arg(long, value_name = "DIR", required_unless_present = "frames")]
+    pub content: Option<PathBuf>,
+    /// Consecutive video frames (a folder, name order, or a video file through ffmpeg): the
+    /// flow-free temporal figures (frame-difference ratio, noise sensitivity) and strip.png
+    #[arg(long, value_name = "DIR|VIDEO")]
+    pub frames: Option<PathBuf>,
+    /// Longer side the --frames are scaled down to, pixels
+    #[arg(long, default_value_t = 320, value_parser = clap::value_parser!(u32).range(8..))]
+    pub frame_size: u32,
+    /// Use at most this many --frames, from the first
+    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u64).range(2..))]
+    pub frame_limit: u64,
     /// Side of the square centre crops, pixels
     #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub size: u32,
@@ -233,15 +243,15 @@ pub struct EvalArgs {
 }
 
 impl EvalArgs {
-    /// The evaluation options, and the overrides of the checkpoint's training config
-    /// (paths and device only: the loss stays the model's own).
-    pub fn resolve(&self) -> (EvalOptions, serde_json::Value) {
+    /// The photo evaluation's options (with `--content`), and the overrides of the
+    /// checkpoint's training config (paths and device only: the loss stays the model's own).
+    pub fn resolve(&self) -> (Option<EvalOptions>, serde_json::Value) {
         let mut iterations = self.gatys_iterations.clone();
         iterations.sort_unstable();
         iterations.dedup();
-        let opts = EvalOptions {
+        let opts = self.content.as_ref().map(|content| EvalOptions {
             model: self.model.clone(),
-            content: self.content.clone(),
+            content: content.clone(),
             size: self.size,
             gatys_iterations: iterations,
             out: self.out.clone().unwrap_or_else(|| crate::eval::default_out(&self.model)),
@@ -249,7 +259,7 @@ impl EvalArgs {
             seed: self.seed,
             gatys_cache: (!self.no_gatys_cache).then(|| self.gatys_cache.clone()),
             styles: self.styles.clone(),
-        };
+        });
         let overrides = serde_json::json!({"style_image": self.style_image, "vgg_weights": self.vgg_weights, "device": self.device});
         (opts, overrides)
     }
@@ -296,6 +306,22 @@ impl FinetuneArgs {
             overrides: serde_json::json!({"dataset": self.dataset, "vgg_weights": self.vgg_weights,
                                           "checkpoint_every": self.checkpoint_every, "device": self.device}),
         }
+    }
+}
+
+impl EvalArgs {
+    /// The temporal evaluation's options (with `--frames`).
+    pub fn frames_options(&self) -> Option<crate::temporal::FramesOptions> {
+        self.frames.as_ref().map(|frames| crate::temporal::FramesOptions {
+            model: self.model.clone(),
+            frames: frames.clone(),
+            max_side: self.frame_size,
+            limit: self.frame_limit as usize,
+            seed: self.seed,
+            styles: self.styles.clone(),
+            device: self.device,
+            out: self.out.clone().unwrap_or_else(|| crate::eval::default_out(&self.model)),
+        })
     }
 }
 

@@ -219,7 +219,7 @@ impl StyleSummary {
 ///
 /// # Errors
 /// A name the model does not have or an index out of range, listing the valid ones.
-fn pick_styles(wanted: &[String], names: &[String]) -> Result<Vec<usize>> {
+pub(crate) fn pick_styles(wanted: &[String], names: &[String]) -> Result<Vec<usize>> {
     if wanted.is_empty() {
         return Ok((0..names.len()).collect());
     }

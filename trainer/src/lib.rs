@@ -22,6 +22,7 @@
 //! | `train` | the training loop: a `Trainer` with `step`, `log`, `checkpoint`, `validate` |
 //! | `optimize` | `trainer optimize`: Gatys et al.'s optimisation by L-BFGS or Adam |
 //! | `eval` | `trainer eval`: a model's loss against Gatys@k, and its border figures |
+//! | `temporal` | `trainer eval --frames`: flicker on video frames, flow-free |
 //! | `cli` | command-line flags, laid over the config |
 
 // Public: the modules the tests use (the data path); the rest is reached through the
@@ -40,6 +41,7 @@ pub(crate) mod plot;
 pub(crate) mod previews;
 pub mod source;
 pub(crate) mod styles;
+pub(crate) mod temporal;
 pub(crate) mod train;
 
 pub use cli::{Cli, Command, TrainArgs};
@@ -81,7 +83,12 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
         }
         Some(Command::Eval(args)) => {
             let (opts, overrides) = args.resolve();
-            eval::eval(&opts, overrides)?;
+            if let Some(opts) = opts {
+                eval::eval(&opts, overrides)?;
+            }
+            if let Some(frames) = args.frames_options() {
+                temporal::eval_frames(&frames)?;
+            }
             Ok(None)
         }
         Some(Command::Finetune(args)) => {
