@@ -130,6 +130,25 @@ class AnySizeStyled(torch.nn.Module):
         return y[:, :, top:top + x.shape[2], left:left + x.shape[3]]
 
 
+class OnnxAnySize(torch.nn.Module):
+    """AnySize for ONNX export (traced with dynamic N, H, W): reflection-pads to a multiple
+    of 4 with the pad arithmetic recorded as graph ops, runs `core` (with the style weights
+    [N, S] when `styled`), crops back. Equal to AnySize for sides >= 5 (AnySize also pads
+    sides below 8 up to 8)."""
+
+    def __init__(self, core, styled):
+        super().__init__()
+        self.core, self.styled = core, styled
+
+    def forward(self, x, styles=None):
+        h, w = x.shape[2], x.shape[3]
+        ph, pw = (4 - h % 4) % 4, (4 - w % 4) % 4
+        top, left = ph // 2, pw // 2
+        xp = F.pad(x, [left, pw - left, top, ph - top], mode="reflect")
+        y = self.core(xp, styles) if self.styled else self.core(xp)
+        return y[:, :, top:top + h, left:left + w]
+
+
 def pad_any(x):
     """x padded as AnySize pads it, with the top and left pads (to crop back)."""
     h, w = x.shape[2], x.shape[3]

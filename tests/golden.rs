@@ -165,3 +165,28 @@ fn conditional_instance_norm_matches_pytorch() {
     let first = tch::no_grad(|| net.forward(&x.narrow(0, 0, 1)));
     assert!(rel_err(&first, &g["y"].narrow(0, 0, 1)) < TOL);
 }
+
+/// The flow-free video losses (shared/src/motion.rs) against PyTorch: the synthetic-motion
+/// warp (fractional shift, rotation and zoom: `F.affine_grid` + `F.grid_sample`), its valid
+/// mask, the temporal loss on that mask and the stability loss.
+#[test]
+fn motion_warp_and_video_losses_match_pytorch() {
+    use faststyle::motion::{masked_mse, warp, Motion};
+    let g = read_tensors(&golden("motion.safetensors"));
+    let motion = Motion { shift: [1.5, -2.25], rotation: 4.0, zoom: 1.06 };
+    let theta = motion.theta(12, 16);
+    assert!(rel_err(&theta, &g["theta"]) < 1e-6, "theta {theta} vs {}", g["theta"]);
+    let (warped, mask) = warp(&g["x"], &motion);
+    let e = rel_err(&warped, &g["warped"]);
+    assert!(e < TOL, "warp: relative error {e:e}");
+    assert!(mask.equal(&g["mask"]), "valid masks differ");
+    let covered = mask.sum(tch::Kind::Float).double_value(&[]);
+    assert!(covered > 100.0 && covered < 2.0 * 12.0 * 16.0, "a partly covered frame: {covered}");
+    let (y_warped, _) = warp(&g["y"], &motion);
+    let temporal = masked_mse(&g["y_moved"], &y_warped, &mask).double_value(&[]);
+    let want = g["temporal"].double_value(&[0]);
+    assert!((temporal - want).abs() <= 1e-4 * want, "temporal loss {temporal} vs {want}");
+    let stability = g["y_noisy"].mse_loss(&g["y"], tch::Reduction::Mean).double_value(&[]);
+    let want = g["stability"].double_value(&[0]);
+    assert!((stability - want).abs() <= 1e-5 * want, "stability loss {stability} vs {want}");
+}

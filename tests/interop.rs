@@ -1,5 +1,6 @@
 //! Checkpoints to and from PyTorch: `infer export --format torchscript` loaded and run by
-//! `torch.jit.load` in the venv (tests/python/torchscript_check.py), and `infer import` of a
+//! `torch.jit.load` in the venv (tests/python/torchscript_check.py), `--format onnx` run by
+//! onnxruntime (tests/python/onnx_check.py), and `infer import` of a
 //! PyTorch reference-example state_dict made by tests/python/make_pe_state_dict.py.
 
 use faststyle::checkpoint::save;
@@ -68,6 +69,46 @@ fn exported_torchscript_runs_in_pytorch_within_1e_4() {
     );
     assert!(!bad.status.success() && bad.stderr.clone().contains("bad.safetensors"));
     assert!(!never.exists());
+}
+
+/// `infer export --format onnx`, single- and multi-style: onnxruntime in the venv runs the
+/// file at sizes other than the one it was traced at (tests/python/onnx_check.py) and matches
+/// faststyle within 1e-4.
+#[test]
+fn exported_onnx_runs_in_onnxruntime_at_any_size_within_1e_4() {
+    let dir = tempfile::tempdir().unwrap();
+    for styles in [1usize, 3] {
+        let cfg = faststyle::TransformerConfig { channels: [8, 16, 32], residual_blocks: 2, num_styles: styles };
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let _net = TransformerNet::new(vs.root(), &cfg);
+        fill_var_store(&vs);
+        let d = dir.path();
+        let (model, onnx, io) =
+            (d.join(format!("m{styles}.safetensors")), d.join(format!("m{styles}.onnx")), d.join("io.safetensors"));
+        let mut meta = sample_meta(cfg);
+        meta.styles = (0..styles)
+            .filter(|_| styles > 1)
+            .map(|i| faststyle::StyleInfo { name: format!("s{i}"), image: format!("s{i}.jpg"), size: [8, 8] })
+            .collect();
+        save(&model, &vs, &meta, StoreDtype::F32).unwrap();
+        let out =
+            run_bin("infer", &["export", model.to_str().unwrap(), "--format", "onnx", "-o", onnx.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", out.stderr.clone());
+        assert!(out.stdout.clone().contains("onnxruntime"), "{}", out.stdout.clone());
+        let ck = Checkpoint::load(&model, Device::Cpu).unwrap();
+        let mut tensors = Vec::new();
+        for (i, (n, h, w)) in [(1, 32, 48), (2, 13, 18), (1, 5, 9)].into_iter().enumerate() {
+            tch::manual_seed(i as i64);
+            let x = Tensor::rand([n, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
+            let s = Tensor::rand([n, styles as i64], (Kind::Float, Device::Cpu)) + 0.1;
+            let s = &s / s.sum_dim_intlist(Some([1i64].as_slice()), true, Kind::Float);
+            let y = tch::no_grad(|| ck.net.forward_fast_styled(&x, &s));
+            tensors.extend([(format!("x_{i}"), x), (format!("s_{i}"), s), (format!("y_{i}"), y.contiguous())]);
+        }
+        Tensor::write_safetensors(&tensors, &io).unwrap();
+        let check = run(Command::new(python()).arg(script("onnx_check.py")).arg(&onnx).arg(&io));
+        assert!(check.status.success(), "{styles} style(s): {}{}", check.stdout.clone(), check.stderr.clone());
+    }
 }
 
 fn make_state_dict(dir: &Path, mode: &str) -> (PathBuf, PathBuf) {

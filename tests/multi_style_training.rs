@@ -281,3 +281,38 @@ fn per_style_loss_measures_each_image_against_its_own_style() {
     let mean = per_image.iter().sum::<f64>() / 3.0;
     assert!((parts.values().style - mean).abs() <= 1e-5 * mean, "the batch's style loss is the images' mean");
 }
+
+/// The flow-free video losses in a run: logged per step, adding to the loss, and drawn from
+/// the seed and step alone, so a resumed run equals a straight one.
+#[test]
+fn video_losses_are_logged_and_resume_exactly() {
+    let fx = TrainFixture::new();
+    let cfg = fx.path("video.json");
+    let losses = serde_json::json!({"video_losses": {"stability_weight": 2.0, "temporal_weight": 3.0}});
+    std::fs::write(&cfg, losses.to_string()).unwrap();
+    let args = |run: &str, steps: u64| {
+        with_flags(fx.args(run, steps), &["--config", cfg.to_str().unwrap(), "--checkpoint-every", "2"])
+    };
+    ok(&run_bin("trainer", &args("straight", 4)));
+    ok(&run_bin("trainer", &args("split", 2)));
+    ok(&run_bin(
+        "trainer",
+        &["--resume".into(), fx.path("split").to_string_lossy().into_owned(), "--steps".into(), "4".into()],
+    ));
+    let (a, b) =
+        (read_tensors(&fx.path("straight/final.safetensors")), read_tensors(&fx.path("split/final.safetensors")));
+    for (k, t) in &a {
+        assert!(max_abs_diff(t, &b[k]) <= 1e-6, "{k}: straight and resumed differ");
+    }
+    for line in metrics(&fx.path("straight")).iter().filter(|l| l["split"] == "train") {
+        let part = |k: &str| line[k].as_f64().unwrap();
+        let (s, t) = (part("stability"), part("temporal"));
+        assert!(s > 0.0 && t > 0.0, "{line}");
+        let sum = part("content") + part("style") + part("tv") + s + t;
+        assert!((sum - part("loss")).abs() <= 1e-4 * sum, "{line}");
+    }
+    let bad = fx.path("bad.json");
+    std::fs::write(&bad, r#"{"video_losses": {"max_zoom": 1.5}}"#).unwrap();
+    let out = run_bin("trainer", &with_flags(fx.args("bad", 2), &["--config", bad.to_str().unwrap()]));
+    assert!(!out.ok() && out.stderr.contains("video_losses.max_zoom"), "{}", out.stderr);
+}

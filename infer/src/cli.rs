@@ -195,10 +195,10 @@ pub enum Command {
     Export {
         /// Checkpoint file
         model: PathBuf,
-        /// Output format (torchscript)
-        #[arg(long, default_value = "torchscript", value_parser = ["torchscript"])]
+        /// Output format: torchscript (torch.jit.load) or onnx (opset 17, for onnxruntime)
+        #[arg(long, default_value = "torchscript", value_parser = ["torchscript", "onnx"])]
         format: String,
-        /// Output file (e.g. model.pt)
+        /// Output file (e.g. model.pt, model.onnx)
         #[arg(short, long, value_name = "FILE")]
         output: PathBuf,
         /// Replace an existing output

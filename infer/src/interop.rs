@@ -1,5 +1,5 @@
-//! Moving checkpoints between faststyle and PyTorch: `infer export` (TorchScript) and
-//! `infer import` (a pytorch/examples fast_neural_style state_dict).
+//! Moving checkpoints between faststyle and other runtimes: `infer export` (TorchScript,
+//! ONNX) and `infer import` (a pytorch/examples fast_neural_style state_dict).
 
 use crate::python;
 use anyhow::{bail, Context, Result};
@@ -13,8 +13,8 @@ use tch::{Device, Kind, Tensor};
 
 /// Input size of the export check: odd sides, so the padding path is exercised.
 pub const EXPORT_CHECK_SIZE: (i64, i64) = (37, 53);
-/// Largest relative difference (max |a − b| / max |a|) accepted between the TorchScript
-/// module and faststyle on the check input.
+/// Largest relative difference (max |a − b| / max |a|) accepted between the exported model
+/// and faststyle on the check input.
 pub const EXPORT_TOLERANCE: f64 = 1e-4;
 
 fn refuse_existing(output: &Path, overwrite: bool) -> Result<()> {
@@ -24,18 +24,33 @@ fn refuse_existing(output: &Path, overwrite: bool) -> Result<()> {
     Ok(())
 }
 
-/// Writes `model` as a TorchScript module that `torch.jit.load` runs on `[N, 3, H, W]` RGB
-/// 0–255 of any size (traced TransformerNet in a scripted pad-and-crop wrapper, see
-/// reference/pe.py `AnySize`). A multi-style model's module takes the style weights `[N, S]`
-/// (or `[1, S]`; rows non-negative, summing to 1) as a second input: `module(x, styles)`
-/// (`AnySizeStyled`). Before the file is put in place, it is loaded back through libtorch and
-/// compared with faststyle's forward on a random 37×53 input (for several styles, with a
-/// random blend of them). Returns the relative difference measured.
+/// What `infer export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    /// A TorchScript module for `torch.jit.load`.
+    TorchScript,
+    /// An ONNX graph (opset 17) for onnxruntime and other ONNX runtimes.
+    Onnx,
+}
+
+/// Writes `model` for another runtime and checks the file before putting it in place: the
+/// exported model is run on a random 37×53 input (TorchScript through libtorch here, ONNX in
+/// onnxruntime in the venv's Python) and compared with faststyle's forward (for a multi-style
+/// model with a random blend of its styles). Returns the relative difference measured.
+///
+/// - **TorchScript**: `torch.jit.load(file)(x)` on `[N, 3, H, W]` RGB 0–255 of any size
+///   (traced TransformerNet in a scripted pad-and-crop wrapper, reference/pe.py `AnySize`).
+/// - **ONNX** (opset 17): input `image` `[N, 3, H, W]` float32 RGB 0–255, dynamic N, H, W
+///   (H, W ≥ 5; the pad to a multiple of 4 is in the graph, reference/pe.py `OnnxAnySize`),
+///   output `stylized` of the same size.
+///
+/// A multi-style model takes the style weights `[N, S]` (or `[1, S]` for TorchScript; rows
+/// non-negative, summing to 1) as a second input: `module(x, styles)`, ONNX input `styles`.
 ///
 /// # Errors
-/// The checkpoint is invalid, Python/torch is missing, or the module differs by more than
-/// [`EXPORT_TOLERANCE`].
-pub fn export_torchscript(model: &Path, output: &Path, overwrite: bool) -> Result<f64> {
+/// The checkpoint is invalid, Python/torch (and onnxruntime for ONNX) is missing, or the
+/// exported model differs by more than [`EXPORT_TOLERANCE`]; nothing is written then.
+pub fn export(model: &Path, output: &Path, format: ExportFormat, overwrite: bool) -> Result<f64> {
     refuse_existing(output, overwrite)?;
     let ck = Checkpoint::load(model, Device::Cpu)?;
     let dir = tempfile::tempdir().context("creating a temporary folder")?;
@@ -45,31 +60,58 @@ pub fn export_torchscript(model: &Path, output: &Path, overwrite: bool) -> Resul
     // Deleted on any error below; renamed onto `output` once checked.
     let tmp = faststyle::fsutil::temp_path_beside(output)?;
     let model_json = serde_json::to_string(&ck.meta.model)?;
-    python::run(
-        "export_torchscript.py",
-        python::EXPORT_SCRIPT,
-        &[weights.as_os_str(), OsStr::new(&model_json), tmp.as_os_str()],
-    )?;
-    let module = tch::CModule::load(&tmp).with_context(|| format!("loading the exported {}", tmp.display()))?;
     let (h, w) = EXPORT_CHECK_SIZE;
     tch::manual_seed(0);
     let x = Tensor::rand([1, 3, h, w], (Kind::Float, Device::Cpu)) * 255.0;
-    // Against what `infer` runs.
-    let (ours, theirs) = match ck.net.num_styles() {
-        1 => tch::no_grad(|| (ck.net.forward_fast(&x), module.forward_ts(&[&x]))),
+    let styles = match ck.net.num_styles() {
+        1 => None,
         s => {
-            let w = Tensor::rand([1, s as i64], (Kind::Float, Device::Cpu)) + 0.1;
-            let w = &w / w.sum(Kind::Float);
-            tch::no_grad(|| (ck.net.forward_fast_styled(&x, &w), module.forward_ts(&[&x, &w])))
+            let r = Tensor::rand([1, s as i64], (Kind::Float, Device::Cpu)) + 0.1;
+            Some(&r / r.sum(Kind::Float))
         }
     };
-    let theirs = theirs.context("running the exported module")?;
+    // Against what `infer` runs.
+    let ours = tch::no_grad(|| match &styles {
+        Some(s) => ck.net.forward_fast_styled(&x, s),
+        None => ck.net.forward_fast(&x),
+    });
+    let theirs = match format {
+        ExportFormat::TorchScript => {
+            python::run(
+                "export_torchscript.py",
+                python::EXPORT_SCRIPT,
+                &[weights.as_os_str(), OsStr::new(&model_json), tmp.as_os_str()],
+            )?;
+            let module = tch::CModule::load(&tmp).with_context(|| format!("loading the exported {}", tmp.display()))?;
+            let inputs: Vec<&Tensor> = std::iter::once(&x).chain(styles.as_ref()).collect();
+            tch::no_grad(|| module.forward_ts(&inputs)).context("running the exported module")?
+        }
+        ExportFormat::Onnx => {
+            let (check_in, check_out) =
+                (dir.path().join("check_in.safetensors"), dir.path().join("check_out.safetensors"));
+            let mut io = vec![("x".to_string(), x.shallow_clone())];
+            io.extend(styles.as_ref().map(|s| ("styles".to_string(), s.shallow_clone())));
+            tensor_file::write(&check_in, &io, &HashMap::new(), StoreDtype::F32)?;
+            python::run(
+                "export_onnx.py",
+                python::EXPORT_ONNX_SCRIPT,
+                &[
+                    weights.as_os_str(),
+                    OsStr::new(&model_json),
+                    tmp.as_os_str(),
+                    check_in.as_os_str(),
+                    check_out.as_os_str(),
+                ],
+            )?;
+            TensorFile::open(&check_out)?.tensor("y")?
+        }
+    };
     if theirs.size() != ours.size() {
-        bail!("the exported module returned {:?} for {:?}", theirs.size(), x.size());
+        bail!("the exported model returned {:?} for {:?}", theirs.size(), x.size());
     }
     let diff = (&ours - &theirs).abs().max().double_value(&[]) / ours.abs().max().double_value(&[]).max(1e-12);
     if diff.is_nan() || diff > EXPORT_TOLERANCE {
-        bail!("the exported module differs from faststyle by {diff:e} (relative), over {EXPORT_TOLERANCE:e}");
+        bail!("the exported model differs from faststyle by {diff:e} (relative), over {EXPORT_TOLERANCE:e}");
     }
     tmp.persist(output).map_err(|e| e.error).with_context(|| format!("renaming onto {}", output.display()))?;
     Ok(diff)

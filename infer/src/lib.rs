@@ -68,11 +68,15 @@ pub fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Some(Command::Demo { input, output, model, device }) => demo(input, output, model, device),
-        Some(Command::Export { model, format: _, output, overwrite }) => {
-            let diff = interop::export_torchscript(&model, &output, overwrite)?;
+        Some(Command::Export { model, format, output, overwrite }) => {
+            let (format, what) = match format.as_str() {
+                "onnx" => (interop::ExportFormat::Onnx, "ONNX opset 17, checked in onnxruntime"),
+                _ => (interop::ExportFormat::TorchScript, "TorchScript for torch.jit.load"),
+            };
+            let diff = interop::export(&model, &output, format, overwrite)?;
             let (h, w) = interop::EXPORT_CHECK_SIZE;
             println!(
-                "wrote {} (TorchScript for torch.jit.load; matches faststyle on a {w}×{h} input to {diff:.1e} relative)",
+                "wrote {} ({what}; matches faststyle on a {w}×{h} input to {diff:.1e} relative)",
                 output.display()
             );
             Ok(())

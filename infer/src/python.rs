@@ -1,5 +1,6 @@
 //! The short Python helpers behind `infer import` and `infer export`: PyTorch reads its own
-//! pickled state_dicts and writes TorchScript, so those two steps run in the venv's Python.
+//! pickled state_dicts and writes TorchScript and ONNX (checked in onnxruntime), so those steps
+//! run in the venv's Python.
 //! The scripts are built into the binary and written to a temporary folder to run.
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +12,8 @@ use std::process::Command;
 pub const PE_MODULE: &str = include_str!("../../reference/pe.py");
 /// infer/python/export_torchscript.py.
 pub const EXPORT_SCRIPT: &str = include_str!("../python/export_torchscript.py");
+/// infer/python/export_onnx.py.
+pub const EXPORT_ONNX_SCRIPT: &str = include_str!("../python/export_onnx.py");
 /// infer/python/import_pe.py.
 pub const IMPORT_SCRIPT: &str = include_str!("../python/import_pe.py");
 

@@ -18,7 +18,8 @@
 //! - [`progress`]: the progress bar and the warnings printed above it;
 //! - [`color`]: output controls (strength, colour preservation);
 //! - [`lbfgs`]: L-BFGS with PyTorch's semantics, for optimisation-based style transfer;
-//! - [`quality`]: border-band figures and the fixed style-strength yardstick;
+//! - [`quality`]: border-band figures, the fixed style-strength yardstick, temporal figures;
+//! - [`motion`]: synthetic frame motion and the flow-free temporal and stability losses;
 //! - [`sheet`]: contact sheets, with captions.
 //!
 //! Tensor conventions used throughout: images are `[N, 3, H, W]` `f32` RGB with values in
@@ -33,6 +34,7 @@ pub mod fsutil;
 pub mod image_io;
 pub mod lbfgs;
 pub mod loss;
+pub mod motion;
 pub mod progress;
 pub mod quality;
 pub mod sheet;

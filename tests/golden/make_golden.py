@@ -6,6 +6,7 @@ It writes, next to this script:
   transformer_net.safetensors  inputs and outputs of TransformerNet (PE architecture)
   conditional_in.safetensors   a 3-style TransformerNet (conditional instance norm) on one-hot and blended style weights
   losses.safetensors           inputs, Gram matrix, loss values and their gradient of a VGG16 loss network
+  motion.safetensors           the synthetic-motion warp, its valid mask, and the temporal and stability losses
 
 The networks and losses come from reference/pe.py: plain PyTorch written from the papers and
 the PyTorch reference example, independently of the Rust code. Parameters are not random: each tensor is filled by `fill()` below, a formula
@@ -179,4 +180,42 @@ lbfgs["rosenbrock_x"], lbfgs["rosenbrock_loss"] = run_lbfgs(
     rosenbrock, 4, lr=1, max_iter=5, history_size=3, line_search_fn="strong_wolfe"
 )
 save_file({k: v.contiguous() for k, v in lbfgs.items()}, os.path.join(HERE, "lbfgs.safetensors"))
+
+
+# Flow-free video losses (shared/src/motion.rs). The motion: content shifted by `shift` px,
+# then rotated (degrees, counter-clockwise on screen) and zoomed about the centre; output pixel
+# p samples the input at M (p - shift), M = R(-rotation) / zoom, written for F.affine_grid in
+# normalised coordinates (x * 2/W, y * 2/H).
+def motion_theta(h, w, shift, rotation, zoom):
+    r = math.radians(rotation)
+    m = torch.tensor([[math.cos(r), -math.sin(r)], [math.sin(r), math.cos(r)]], dtype=torch.float64) / zoom
+    t = -m @ torch.tensor(shift, dtype=torch.float64)
+    d_inv = torch.diag(torch.tensor([2 / w, 2 / h], dtype=torch.float64))
+    d = torch.linalg.inv(d_inv)
+    return torch.cat([d_inv @ m @ d, (d_inv @ t)[:, None]], 1)[None].float()
+
+
+def warp(x, theta):
+    grid = F.affine_grid(theta.expand(x.shape[0], 2, 3), list(x.shape), align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    cover = F.grid_sample(torch.ones_like(x[:, :1]), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return out, (cover >= 0.999).float()
+
+
+mx = pattern([2, 3, 12, 16], 0.4)       # frames
+my = pattern([2, 3, 12, 16], 1.1)       # f(x), as if stylized
+my_moved = pattern([2, 3, 12, 16], 2.3)  # f(T(x))
+my_noisy = pattern([2, 3, 12, 16], 3.7)  # f(x + noise)
+theta = motion_theta(12, 16, (1.5, -2.25), 4.0, 1.06)
+warped, mask = warp(mx, theta)
+y_warped, _ = warp(my, theta)
+temporal = ((my_moved - y_warped) ** 2 * mask).sum() / (mask.sum() * 3)
+save_file(
+    {
+        "x": mx, "y": my, "y_moved": my_moved, "y_noisy": my_noisy, "theta": theta,
+        "warped": warped.contiguous(), "mask": mask.contiguous(),
+        "temporal": temporal.reshape(1), "stability": F.mse_loss(my_noisy, my).reshape(1),
+    },
+    os.path.join(HERE, "motion.safetensors"),
+)
 print("wrote", sorted(f for f in os.listdir(HERE) if f.endswith(".safetensors")))

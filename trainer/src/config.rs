@@ -10,6 +10,7 @@
 //! code). Relative paths are resolved against the working directory, as for any
 //! command-line tool.
 
+use crate::video::VideoLosses;
 use faststyle::vgg::{RELU1_2, RELU2_2, RELU3_3, RELU4_3};
 use faststyle::{
     DeviceChoice, LayerWeight, LossNetworkConfig, LossWeights, Precision, Preprocessing, TransformerConfig, VggArch,
@@ -122,6 +123,10 @@ pub struct Recipe {
     pub seed: u64,
     /// The TransformerNet architecture. Default: PE's (32-64-128, 5 residual blocks).
     pub model: TransformerConfig,
+    /// Flow-free video losses against flicker (stability and synthetic-motion temporal
+    /// losses, see [`VideoLosses`]); absent: off. Default: absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub video_losses: Option<VideoLosses>,
     /// Fraction of the dataset held out for validation (at least `val_min_images`, at most a
     /// quarter of it), chosen by seed. Default 0.01.
     #[default(0.01)]
@@ -423,6 +428,9 @@ impl Recipe {
         }
         if !(0.0..=0.5).contains(&self.val_fraction) {
             return Err(format!("val_fraction must be in [0, 0.5], got {}", self.val_fraction));
+        }
+        if let Some(problem) = self.video_losses.as_ref().and_then(VideoLosses::problem) {
+            return Err(problem);
         }
         if let Some(problem) = faststyle::loss::style_scales_problem(&self.style_loss_scales) {
             return Err(format!("style_loss_scales: {problem}"));

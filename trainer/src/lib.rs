@@ -12,6 +12,7 @@
 //! | [`cache`] | `trainer prepare`'s packed, memory-mapped crop cache |
 //! | [`source`] | a folder or a cache as numbered items; the dataset fingerprint |
 //! | [`dataset`] | train/validation split, the seeded stream, the background loader |
+//! | `video` | the flow-free video losses (stability, synthetic-motion temporal) |
 //! | `config` | the training config: recipe (what is learnt) and run settings |
 //! | `adam` | Adam over the TransformerNet's parameters, with savable moments |
 //! | `metrics` | run-folder file names and `metrics.jsonl` |
@@ -43,6 +44,7 @@ pub mod source;
 pub(crate) mod styles;
 pub(crate) mod temporal;
 pub(crate) mod train;
+pub(crate) mod video;
 
 pub use cli::{Cli, Command, TrainArgs};
 pub use config::{Recipe, RunSettings, TrainConfig};

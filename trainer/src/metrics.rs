@@ -32,7 +32,8 @@ pub fn is_checkpoint_name(name: &str) -> bool {
 
 /// One line of `metrics.jsonl`: a training step (`split` = `train`, every `log_every` steps)
 /// or a validation pass (`split` = `val`, at every checkpoint). Loss parts are weighted
-/// (they sum to `loss`); validation values are means over the validation images.
+/// (they sum to `loss`, with the video losses when on); validation values are means over the
+/// validation images (the perceptual loss alone).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MetricsLine {
     /// Training step (1-based) the values belong to.
@@ -63,6 +64,12 @@ pub struct MetricsLine {
     /// the validation images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style_losses: Option<Vec<(String, f64)>>,
+    /// Weighted stability loss (training lines of a recipe with `video_losses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<f64>,
+    /// Weighted temporal loss (training lines of a recipe with `video_losses`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temporal: Option<f64>,
 }
 
 /// `relu1_2 0.61, relu2_2 0.25, …` for progress lines.

@@ -22,6 +22,7 @@ use crate::objective;
 use crate::previews;
 use crate::source::{open_source, OpenedSource, Source};
 use crate::styles;
+use crate::video::{self, VideoTerms};
 use anyhow::{bail, Context, Result};
 use faststyle::checkpoint::{
     self, CheckpointMeta, LossNetworkInfo, FORMAT_VERSION, KEY_TRAIN_STATE, TRAIN_STATE_PREFIX,
@@ -170,6 +171,8 @@ pub(crate) struct StepDone {
     images: usize,
     /// The style of each image (`[N]` int64; see [`styles::batch_styles`]).
     styles: Tensor,
+    /// The weighted stability and temporal losses, when on.
+    video: [Option<f64>; 2],
 }
 
 impl<'a> Trainer<'a> {
@@ -261,17 +264,26 @@ impl<'a> Trainer<'a> {
         let lr = self.cfg.recipe.lr_at(step);
         let x = image_io::hwc_bytes_to_batch(&batch.pixels, batch.n, batch.size, batch.size, self.device);
         let styles = styles::batch_styles(&self.cfg.recipe, step, batch.n, self.device);
-        let parts = stylized_loss(&self.objective, &self.net, &x, &styles);
+        let y = stylize(&self.net, &x, &styles);
+        let parts = perceptual_loss(&self.objective, &y, &x, &styles, self.net.num_styles());
         #[cfg(feature = "fault-injection")]
         let parts = inject_nan(parts, self.inject_nan_at_step == Some(step));
+        let video = match &self.cfg.recipe.video_losses {
+            Some(v) => video::video_terms(v, self.cfg.recipe.seed, step, &x, &y, &|t| stylize(&self.net, t, &styles)),
+            None => VideoTerms { stability: None, temporal: None },
+        };
+        let total = match video.sum() {
+            Some(v) => &parts.total + v,
+            None => parts.total.shallow_clone(),
+        };
         self.adam.zero_grad();
-        (&parts.total * self.scaler.scale).backward();
+        (&total * self.scaler.scale).backward();
         styles::mask_gradients(&self.masks);
         self.state.step = step;
         self.state.stream = batch.next;
         self.console.bar().inc(1);
-        if !all_finite(&parts.total, &self.adam.params())? {
-            let loss = f64::try_from(&parts.total).unwrap_or(f64::NAN);
+        if !all_finite(&total, &self.adam.params())? {
+            let loss = f64::try_from(&total).unwrap_or(f64::NAN);
             if self.scaler.is_overflow(loss) {
                 self.scaler.update(true);
                 return Ok(None);
@@ -290,7 +302,9 @@ impl<'a> Trainer<'a> {
         self.scaler.update(false);
         self.state.adam_step = self.adam.step;
         self.state.loss_scale = self.scaler.scale;
-        Ok(Some(StepDone { step, parts, lr, images: batch.n, styles }))
+        let value = |t: &Option<Tensor>| t.as_ref().map(|t| f64::try_from(t).unwrap_or(f64::NAN));
+        let video = [value(&video.stability), value(&video.temporal)];
+        Ok(Some(StepDone { step, parts, video, lr, images: batch.n, styles }))
     }
 
     /// Counts the step's images, and on the first step of the session, every `log_every`
@@ -311,10 +325,11 @@ impl<'a> Trainer<'a> {
         }
         let v = done.parts.values();
         let layers = self.cfg.recipe.style_layers.iter().map(|l| l.layer.clone());
+        let [stability, temporal] = done.video;
         let line = MetricsLine {
             step,
             split: "train".into(),
-            loss: v.total,
+            loss: v.total + stability.unwrap_or(0.0) + temporal.unwrap_or(0.0),
             content: v.content,
             style: v.style,
             tv: v.tv,
@@ -323,9 +338,15 @@ impl<'a> Trainer<'a> {
             elapsed_sec: self.started.elapsed().as_secs_f64(),
             style_shares: Some(layers.zip(done.parts.style_shares()).collect()),
             style_losses: self.window_style_losses(),
+            stability,
+            temporal,
         };
         self.metrics.write(&line)?;
-        let msg = format!("{} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
+        let video: String = [("stability", stability), ("temporal", temporal)]
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| format!(", {name} {v:.3e}")))
+            .collect();
+        let msg = format!("{}{video} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
         if self.console.is_plain() {
             self.console.say(&format!("step {step}/{}: {msg}", run.steps));
         }
@@ -400,6 +421,8 @@ impl<'a> Trainer<'a> {
                 elapsed_sec,
                 style_shares: None,
                 style_losses,
+                stability: None,
+                temporal: None,
             };
             self.metrics.write(&line)?;
             self.console.say(&format!("step {step}: validation loss {loss:.4e} over {} images", val.len()));
@@ -751,16 +774,28 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// The loss of `net` on content images `x` (`[N, 3, H, W]`, 0–255), each stylized as its
-/// style in `styles` (`[N]` int64) and measured against that style's targets; a
-/// single-style net ignores `styles`.
-fn stylized_loss(objective: &PerceptualLoss, net: &TransformerNet, x: &Tensor, styles: &Tensor) -> LossParts {
-    let s = net.num_styles();
-    if s == 1 {
-        return objective.compute(&net.forward_fast(x), x);
+/// Content images `x` (`[N, 3, H, W]`, 0–255) stylized by `net`, each as its style in
+/// `styles` (`[N]` int64; a single-style net ignores it).
+fn stylize(net: &TransformerNet, x: &Tensor, styles: &Tensor) -> Tensor {
+    match net.num_styles() {
+        1 => net.forward_fast(x),
+        s => net.forward_fast_styled(x, &styles.one_hot(s as i64).to_kind(tch::Kind::Float)),
     }
-    let weights = styles.one_hot(s as i64).to_kind(tch::Kind::Float);
-    objective.compute_styled(&net.forward_fast_styled(x, &weights), x, styles)
+}
+
+/// The perceptual loss of `y` (`x` stylized, image `n` as style `styles[n]`), each image
+/// against its style's targets (`num_styles` = 1: the one style's).
+fn perceptual_loss(
+    objective: &PerceptualLoss,
+    y: &Tensor,
+    x: &Tensor,
+    styles: &Tensor,
+    num_styles: usize,
+) -> LossParts {
+    match num_styles {
+        1 => objective.compute(y, x),
+        _ => objective.compute_styled(y, x, styles),
+    }
 }
 
 /// Mean weighted losses of `net` as style `style` over `images` (`batch_size` at a time, no
@@ -778,7 +813,8 @@ fn validation_loss(
         let x =
             Tensor::cat(&chunk.iter().map(|(_, img)| image_io::image_to_tensor(img, device)).collect::<Vec<_>>(), 0);
         let styles = Tensor::full([chunk.len() as i64], style as i64, (tch::Kind::Int64, device));
-        let v = tch::no_grad(|| stylized_loss(objective, net, &x, &styles)).values();
+        let v = tch::no_grad(|| perceptual_loss(objective, &stylize(net, &x, &styles), &x, &styles, net.num_styles()))
+            .values();
         // A batch's loss is its images' mean: each image counts once.
         per_image.extend(std::iter::repeat_n(v, chunk.len()));
     }
