@@ -135,3 +135,37 @@ fn a_multi_style_export_takes_the_style_weights_as_a_second_input() {
     let other = tch::no_grad(|| module.forward_ts(&[&x, &w.flip([1])]).unwrap());
     assert!((&other - &theirs).abs().max().double_value(&[]) > 1.0, "the style input matters");
 }
+
+/// The built-in style pack: `infer styles` lists it, `--style NAME` without --model reaches
+/// it (a style the built-in Starry Night has stays with that model), and `infer demo` writes
+/// its sheet beside the stylized picture.
+#[test]
+fn the_built_in_pack_is_reached_by_style_name_without_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let input = d.join("in.png");
+    faststyle::synthetic::render_scene(48, 40, 6).save(&input).unwrap();
+    let listed = run_bin("infer", &["styles"]);
+    assert!(listed.ok(), "{}", listed.stderr);
+    let names: Vec<&str> = listed.stdout.lines().map(|l| l.split('\t').nth(1).unwrap()).collect();
+    assert_eq!(names, ["starry_night", "wave", "the_scream", "udnie", "composition_vii", "adain_mondrian"]);
+    let pack = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/style_pack.safetensors");
+    let p = pack.to_str().unwrap();
+    let builtin_wave = infer_image(&input, &d.join("w.png"), &["--style", "wave"]);
+    assert_eq!(diff(&builtin_wave, &infer_image(&input, &d.join("w2.png"), &["--model", p, "--style", "wave"])), 0.0);
+    let blend = infer_image(&input, &d.join("b.png"), &["--style", "starry_night:0.5,udnie:0.5"]);
+    assert!(diff(&blend, &builtin_wave) > 1.0, "a blend of pack styles");
+    let starry = infer_image(&input, &d.join("s.png"), &["--style", "starry_night"]);
+    assert_eq!(diff(&starry, &infer_image(&input, &d.join("s0.png"), &[])), 0.0, "the single-style default");
+    let bad = infer_cpu(&input, &d.join("x.png"), &["--style", "monet"]);
+    assert!(!bad.ok() && bad.stderr.contains("monet") && bad.stderr.contains("udnie"), "{}", bad.stderr);
+
+    let out = d.join("demo.jpg");
+    let r = run_bin(
+        "infer",
+        &["demo", "--input", input.to_str().unwrap(), "--output", out.to_str().unwrap(), "--device", "cpu"],
+    );
+    assert!(r.ok() && out.exists(), "{}", r.stderr);
+    let sheet = image::open(d.join("in_styles.png")).unwrap();
+    assert!(sheet.width() > 4 * 48 && sheet.height() > 2 * 40, "7 cells in 4 columns");
+}

@@ -137,8 +137,8 @@ pub enum Command {
         /// Checkpoint file
         model: PathBuf,
     },
-    /// Stylize a rendered test scene (or --input PHOTO) with the built-in model and say where
-    /// the result is
+    /// Stylize a rendered test scene (or --input PHOTO) with the built-in model, write the
+    /// sheet of every built-in pack style beside it, and say where both are
     Demo {
         /// Your photo instead of the rendered scene
         #[arg(long, value_name = "IMG")]
@@ -155,12 +155,13 @@ pub enum Command {
     },
     /// List a checkpoint's styles: index, name (what --style takes), style image
     Styles {
-        /// Checkpoint file
-        model: PathBuf,
+        /// Checkpoint file (default: the built-in style pack, whose styles `--style` reaches
+        /// without --model)
+        model: Option<PathBuf>,
     },
     /// Every style of a model on one photo, side by side and captioned, after the photo itself
     Sheet {
-        /// Checkpoint file (default: the built-in one)
+        /// Checkpoint file (default: the built-in style pack)
         #[arg(long, value_name = "M")]
         model: Option<PathBuf>,
         /// The photo

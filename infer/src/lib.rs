@@ -27,7 +27,7 @@ pub(crate) mod tile;
 pub(crate) mod video;
 
 pub use cli::{Cli, Command, StylizeArgs};
-pub use stylize::{output_path_for, stylize_folder, FolderReport, Stylizer};
+pub use stylize::{output_path_for, stylize_folder, Builtin, FolderReport, Stylizer};
 
 use anyhow::{bail, Context, Result};
 use faststyle::checkpoint::{self, CheckpointMeta};
@@ -45,13 +45,22 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Some(Command::Inspect { model }) => inspect(&model),
         Some(Command::Sheet { model, input, output, max_size, columns, device }) => {
-            let st = Stylizer::load(model.as_deref(), device)?;
+            let st = match &model {
+                Some(m) => Stylizer::load(Some(m), device)?,
+                None => Stylizer::load_builtin(Builtin::Pack, device)?,
+            };
             let n = style_sheet(st, &input, &output, max_size, columns as usize)?;
             println!("wrote {} (the photo and {n} style(s))", output.display());
             Ok(())
         }
         Some(Command::Styles { model }) => {
-            let meta = CheckpointMeta::read(&model)?;
+            let meta = match &model {
+                Some(m) => CheckpointMeta::read(m)?,
+                None => {
+                    let file = Builtin::Pack.file()?;
+                    CheckpointMeta::from_map(Path::new(Builtin::Pack.name()), &file.metadata())?
+                }
+            };
             for (i, name) in meta.style_names().iter().enumerate() {
                 match meta.styles.get(i) {
                     Some(s) => println!("{i}\t{name}\t{} ({}×{})", s.image, s.size[0], s.size[1]),
@@ -128,6 +137,17 @@ fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>,
     let name = model.as_ref().map(|m| m.display().to_string()).unwrap_or_else(|| stylize::DEFAULT_MODEL_NAME.into());
     println!("stylized {} with {name} in {:.2} s", input.display(), start.elapsed().as_secs_f64());
     println!("result: {} ({w}×{h})", output.display());
+    // Every style of the model (the built-in pack's without --model) on the same picture.
+    let sheet = output.with_file_name(format!(
+        "{}_styles.png",
+        input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into())
+    ));
+    let pack = match &model {
+        Some(m) => Stylizer::load(Some(m), device)?,
+        None => Stylizer::load_builtin(Builtin::Pack, device)?,
+    };
+    let n = style_sheet(pack, &input, &sheet, 512, 4)?;
+    println!("sheet: {} (the picture and {n} style(s))", sheet.display());
     Ok(())
 }
 
@@ -135,6 +155,13 @@ fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>,
 /// and precision the flags ask for.
 fn stylizer(args: &StylizeArgs) -> Result<Stylizer> {
     let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
+    // Without --model, a style the built-in Starry Night does not have comes from the
+    // built-in style pack.
+    if let (None, Some(spec)) = (&args.model, &args.style) {
+        if spec.resolve(&st.checkpoint.meta.style_names()).is_err() {
+            st = Stylizer::load_builtin(Builtin::Pack, args.device)?;
+        }
+    }
     st.controls = args.controls();
     st.tile = args.tile_config();
     st.style_scale = args.style_scale;

@@ -46,6 +46,51 @@ pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../models/starry_night.safet
 /// The name the built-in checkpoint goes by in messages.
 pub const DEFAULT_MODEL_NAME: &str = "<built-in starry_night>";
 
+/// The multi-style checkpoint built into the binary: the six paintings of
+/// `configs/style_pack.json` in one network (conditional instance norm), trained by this
+/// project's trainer (see the README), stored as F16. `infer --style NAME` without `--model`
+/// uses it for every style the default does not have, `infer sheet` and `infer styles`
+/// without a model show it.
+pub const PACK_MODEL: &[u8] = include_bytes!("../../models/style_pack.safetensors");
+
+/// The name the built-in style pack goes by in messages.
+pub const PACK_MODEL_NAME: &str = "<built-in style pack>";
+
+/// A checkpoint built into the binary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Builtin {
+    /// [`DEFAULT_MODEL`]: Starry Night alone, the best-trained model.
+    StarryNight,
+    /// [`PACK_MODEL`]: six styles in one network.
+    Pack,
+}
+
+impl Builtin {
+    /// The name in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Builtin::StarryNight => DEFAULT_MODEL_NAME,
+            Builtin::Pack => PACK_MODEL_NAME,
+        }
+    }
+
+    /// The checkpoint file's bytes.
+    pub fn bytes(self) -> &'static [u8] {
+        match self {
+            Builtin::StarryNight => DEFAULT_MODEL,
+            Builtin::Pack => PACK_MODEL,
+        }
+    }
+
+    /// The checkpoint file (named by [`Builtin::name`] in errors).
+    ///
+    /// # Errors
+    /// Not expected: the files are checked by the tests.
+    pub fn file(self) -> faststyle::Result<TensorFile> {
+        TensorFile::from_bytes(self.name(), self.bytes().to_vec())
+    }
+}
+
 impl Stylizer {
     /// Loads a checkpoint file onto the chosen device; `None` loads the built-in
     /// [`DEFAULT_MODEL`].
@@ -54,13 +99,24 @@ impl Stylizer {
     /// The device cannot be used, or the checkpoint is unreadable or invalid (the error names
     /// the file and the problem; see [`Checkpoint::load`]).
     pub fn load(model: Option<&Path>, device: DeviceChoice) -> Result<Self> {
+        match model {
+            Some(path) => Self::with(|d| Checkpoint::load(path, d), device),
+            None => Self::load_builtin(Builtin::StarryNight, device),
+        }
+    }
+
+    /// Loads a checkpoint built into the binary onto the chosen device.
+    ///
+    /// # Errors
+    /// The device cannot be used.
+    pub fn load_builtin(which: Builtin, device: DeviceChoice) -> Result<Self> {
+        Self::with(|d| Checkpoint::from_file(&which.file()?, d), device)
+    }
+
+    /// The stylizer of the checkpoint `load` gives on the resolved device.
+    fn with(load: impl FnOnce(Device) -> faststyle::Result<Checkpoint>, device: DeviceChoice) -> Result<Self> {
         let device = device.resolve()?;
-        let checkpoint = match model {
-            Some(path) => Checkpoint::load(path, device)?,
-            None => {
-                Checkpoint::from_file(&TensorFile::from_bytes(DEFAULT_MODEL_NAME, DEFAULT_MODEL.to_vec())?, device)?
-            }
-        };
+        let checkpoint = load(device)?;
         if let Device::Cuda(_) = device {
             // Frame sizes repeat in folders and videos: let cuDNN pick the fastest algorithms.
             tch::Cuda::cudnn_set_benchmark(true);
