@@ -3,6 +3,7 @@
 #                        the real-data tests as well
 #   make test-real       only the real-data tests (#[ignore]d; they read ../shared/data)
 #   make demo            set up, build, stylize a rendered test scene with the shipped model
+#                        and write the sheet of the built-in style pack beside it
 #   make demo INPUT=photo.jpg [OUTPUT=out.jpg]
 #   make lint            cargo fmt --check and clippy -D warnings
 #   make golden          regenerate tests/golden/*.safetensors with PyTorch

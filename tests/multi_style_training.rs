@@ -144,7 +144,12 @@ fn three_styles_train_resume_exactly_finetune_a_fourth_and_evaluate_per_style() 
     let ft_val = metrics(&ft).into_iter().find(|l| l["split"] == "val").unwrap();
     assert_eq!(names(&ft_val), ["spirals"], "a fine-tune validates its own style");
 
-    // Per-style eval: one report each, the table in styles.json.
+    eval_per_style(&fx, &final_ck);
+}
+
+/// `trainer eval` of the three-style checkpoint: one report per picked style, the table in
+/// styles.json, an unknown style refused.
+fn eval_per_style(fx: &TrainFixture, final_ck: &Path) {
     let ev = fx.path("ev");
     let out = ok(&run_bin(
         "trainer",
