@@ -20,12 +20,18 @@ fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(name)
 }
 
-/// A checkpoint whose parameters are the deterministic `fill_var_store` values.
-fn write_checkpoint(path: &Path) {
+/// A checkpoint of architecture `cfg` whose parameters are the deterministic
+/// `fill_var_store` values (its styles named `s0`, `s1`, … when it has several).
+fn write_checkpoint(path: &Path, cfg: &faststyle::TransformerConfig) {
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let _net = TransformerNet::new(vs.root(), &Default::default());
+    let _net = TransformerNet::new(vs.root(), cfg);
     fill_var_store(&vs);
-    let meta = sample_meta(Default::default());
+    let mut meta = sample_meta(cfg.clone());
+    if cfg.num_styles > 1 {
+        meta.styles = (0..cfg.num_styles)
+            .map(|i| faststyle::StyleInfo { name: format!("s{i}"), image: format!("s{i}.jpg"), size: [8, 8] })
+            .collect();
+    }
     save(path, &vs, &meta, StoreDtype::F32).unwrap();
 }
 
@@ -34,7 +40,7 @@ fn exported_torchscript_runs_in_pytorch_within_1e_4() {
     let dir = tempfile::tempdir().unwrap();
     let (model, pt, io) =
         (dir.path().join("m.safetensors"), dir.path().join("m.pt"), dir.path().join("io.safetensors"));
-    write_checkpoint(&model);
+    write_checkpoint(&model, &Default::default());
     let out =
         run_bin("infer", &["export", model.to_str().unwrap(), "--format", "torchscript", "-o", pt.to_str().unwrap()]);
     assert!(out.status.success(), "{}", out.stderr.clone());
@@ -79,18 +85,10 @@ fn exported_onnx_runs_in_onnxruntime_at_any_size_within_1e_4() {
     let dir = tempfile::tempdir().unwrap();
     for styles in [1usize, 3] {
         let cfg = faststyle::TransformerConfig { channels: [8, 16, 32], residual_blocks: 2, num_styles: styles };
-        let vs = tch::nn::VarStore::new(Device::Cpu);
-        let _net = TransformerNet::new(vs.root(), &cfg);
-        fill_var_store(&vs);
         let d = dir.path();
         let (model, onnx, io) =
             (d.join(format!("m{styles}.safetensors")), d.join(format!("m{styles}.onnx")), d.join("io.safetensors"));
-        let mut meta = sample_meta(cfg);
-        meta.styles = (0..styles)
-            .filter(|_| styles > 1)
-            .map(|i| faststyle::StyleInfo { name: format!("s{i}"), image: format!("s{i}.jpg"), size: [8, 8] })
-            .collect();
-        save(&model, &vs, &meta, StoreDtype::F32).unwrap();
+        write_checkpoint(&model, &cfg);
         let out =
             run_bin("infer", &["export", model.to_str().unwrap(), "--format", "onnx", "-o", onnx.to_str().unwrap()]);
         assert!(out.status.success(), "{}", out.stderr.clone());

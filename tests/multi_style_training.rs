@@ -112,21 +112,9 @@ fn three_styles_train_resume_exactly_finetune_a_fourth_and_evaluate_per_style() 
     let fourth = fx.path("spirals.png");
     render_scene(64, 64, 555).save(&fourth).unwrap();
     let ft = fx.path("ft");
-    let out = ok(&run_bin(
-        "trainer",
-        &[
-            "finetune",
-            "--from",
-            final_ck.to_str().unwrap(),
-            "--add-style",
-            fourth.to_str().unwrap(),
-            "--steps",
-            "3",
-            "--out",
-            ft.to_str().unwrap(),
-        ]
-        .map(String::from),
-    ));
+    let (from, style, out) = (final_ck.to_str().unwrap(), fourth.to_str().unwrap(), ft.to_str().unwrap());
+    let out =
+        ok(&run_bin("trainer", &["finetune", "--from", from, "--add-style", style, "--steps", "3", "--out", out]));
     assert!(out.contains("final checkpoint"), "{out}");
     let f = read_tensors(&ft.join("final.safetensors"));
     let ft_meta = faststyle::CheckpointMeta::read(&ft.join("final.safetensors")).unwrap();
@@ -151,30 +139,15 @@ fn three_styles_train_resume_exactly_finetune_a_fourth_and_evaluate_per_style() 
 /// styles.json, an unknown style refused.
 fn eval_per_style(fx: &TrainFixture, final_ck: &Path) {
     let ev = fx.path("ev");
-    let out = ok(&run_bin(
-        "trainer",
-        &[
-            "eval",
-            "--model",
-            final_ck.to_str().unwrap(),
-            "--content",
-            fx.path("data/b").to_str().unwrap(),
-            "--size",
-            "32",
-            "--gatys-iterations",
-            "2",
-            "--limit",
-            "2",
-            "--device",
-            "cpu",
-            "--styles",
-            "blocks,0",
-            "--out",
-            ev.to_str().unwrap(),
-            "--no-gatys-cache",
-        ]
-        .map(String::from),
-    ));
+    let (model, content) = (final_ck.to_str().unwrap(), fx.path("data/b"));
+    let eval = |styles: &str, out: &Path| {
+        let (content, out) = (content.to_str().unwrap(), out.to_str().unwrap());
+        let sizes = ["--size", "32", "--gatys-iterations", "2", "--limit", "2", "--device", "cpu", "--no-gatys-cache"];
+        let mut args = vec!["eval", "--model", model, "--content", content, "--styles", styles, "--out", out];
+        args.extend(sizes);
+        run_bin("trainer", &args)
+    };
+    let out = ok(&eval("blocks,0", &ev));
     let table: serde_json::Value = serde_json::from_slice(&std::fs::read(ev.join("styles.json")).unwrap()).unwrap();
     let rows = table.as_array().unwrap();
     assert_eq!(rows.iter().map(|r| r["style"].as_str().unwrap()).collect::<Vec<_>>(), ["blocks", "dots"], "{out}");
@@ -184,15 +157,8 @@ fn eval_per_style(fx: &TrainFixture, final_ck: &Path) {
     assert!(report["style_image"].as_str().unwrap().ends_with("blocks.png"));
     assert_eq!(report["images"].as_array().unwrap().len(), 2);
     assert_ne!(rows[0]["model"]["total"], rows[1]["model"]["total"], "two styles, two losses");
-    let bad = run_bin(
-        "trainer",
-        &["eval", "--model", final_ck.to_str().unwrap(), "--content", "x", "--styles", "nope", "--out"]
-            .map(String::from)
-            .into_iter()
-            .chain([ev.join("bad").to_string_lossy().into_owned()])
-            .collect::<Vec<_>>(),
-    );
-    assert!(!bad.ok(), "an unknown style is an error");
+    let bad = eval("nope", &ev.join("bad"));
+    assert!(!bad.ok() && bad.stderr.contains("no style \"nope\""), "an unknown style is an error: {}", bad.stderr);
 }
 
 #[test]
@@ -225,14 +191,8 @@ fn bad_multi_style_requests_are_clear_errors() {
     faststyle::checkpoint::save(&bare, &vs, &meta, faststyle::StoreDtype::F32).unwrap();
     let ft = fx.path("ft");
     let add = |from: &Path, style: &Path| {
-        run_bin(
-            "trainer",
-            &["finetune", "--from", from.to_str().unwrap(), "--add-style", style.to_str().unwrap(), "--out"]
-                .map(String::from)
-                .into_iter()
-                .chain([ft.to_string_lossy().into_owned()])
-                .collect::<Vec<_>>(),
-        )
+        let (from, style, out) = (from.to_str().unwrap(), style.to_str().unwrap(), ft.to_str().unwrap());
+        run_bin("trainer", &["finetune", "--from", from, "--add-style", style, "--out", out])
     };
     let out = add(&bare, &fx.path("style.png"));
     assert!(

@@ -56,10 +56,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Some(Command::Styles { model }) => {
             let meta = match &model {
                 Some(m) => CheckpointMeta::read(m)?,
-                None => {
-                    let file = Builtin::Pack.file()?;
-                    CheckpointMeta::from_map(Path::new(Builtin::Pack.name()), &file.metadata())?
-                }
+                None => Builtin::Pack.meta()?,
             };
             for (i, name) in meta.style_names().iter().enumerate() {
                 match meta.styles.get(i) {
@@ -142,11 +139,11 @@ fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>,
         "{}_styles.png",
         input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into())
     ));
-    let pack = match &model {
-        Some(m) => Stylizer::load(Some(m), device)?,
+    let styles = match model {
+        Some(_) => st,
         None => Stylizer::load_builtin(Builtin::Pack, device)?,
     };
-    let n = style_sheet(pack, &input, &sheet, 512, 4)?;
+    let n = style_sheet(styles, &input, &sheet, 512, 4)?;
     println!("sheet: {} (the picture and {n} style(s))", sheet.display());
     Ok(())
 }
@@ -154,14 +151,14 @@ fn demo(input: Option<PathBuf>, output: Option<PathBuf>, model: Option<PathBuf>,
 /// The checkpoint of `--model` (or the built-in one) on `--device`, with the controls, tiling
 /// and precision the flags ask for.
 fn stylizer(args: &StylizeArgs) -> Result<Stylizer> {
-    let mut st = Stylizer::load(args.model.as_deref(), args.device)?;
     // Without --model, a style the built-in Starry Night does not have comes from the
-    // built-in style pack.
-    if let (None, Some(spec)) = (&args.model, &args.style) {
-        if spec.resolve(&st.checkpoint.meta.style_names()).is_err() {
-            st = Stylizer::load_builtin(Builtin::Pack, args.device)?;
+    // built-in style pack (decided from the metadata, so only one network is loaded).
+    let mut st = match (&args.model, &args.style) {
+        (None, Some(spec)) if spec.resolve(&Builtin::StarryNight.meta()?.style_names()).is_err() => {
+            Stylizer::load_builtin(Builtin::Pack, args.device)?
         }
-    }
+        (model, _) => Stylizer::load(model.as_deref(), args.device)?,
+    };
     st.controls = args.controls();
     st.tile = args.tile_config();
     st.style_scale = args.style_scale;

@@ -89,6 +89,14 @@ impl Builtin {
     pub fn file(self) -> faststyle::Result<TensorFile> {
         TensorFile::from_bytes(self.name(), self.bytes().to_vec())
     }
+
+    /// The checkpoint's metadata, without building its network.
+    ///
+    /// # Errors
+    /// Not expected: the files are checked by the tests.
+    pub fn meta(self) -> faststyle::Result<faststyle::CheckpointMeta> {
+        faststyle::CheckpointMeta::from_map(Path::new(self.name()), &self.file()?.metadata())
+    }
 }
 
 impl Stylizer {

@@ -263,6 +263,20 @@ impl EvalArgs {
         let overrides = serde_json::json!({"style_image": self.style_image, "vgg_weights": self.vgg_weights, "device": self.device});
         (opts, overrides)
     }
+
+    /// The temporal evaluation's options (with `--frames`).
+    pub fn frames_options(&self) -> Option<crate::temporal::FramesOptions> {
+        self.frames.as_ref().map(|frames| crate::temporal::FramesOptions {
+            model: self.model.clone(),
+            frames: frames.clone(),
+            max_side: self.frame_size,
+            limit: self.frame_limit as usize,
+            seed: self.seed,
+            styles: self.styles.clone(),
+            device: self.device,
+            out: self.out.clone().unwrap_or_else(|| crate::eval::default_out(&self.model)),
+        })
+    }
 }
 
 /// Options of `trainer finetune`.
@@ -306,22 +320,6 @@ impl FinetuneArgs {
             overrides: serde_json::json!({"dataset": self.dataset, "vgg_weights": self.vgg_weights,
                                           "checkpoint_every": self.checkpoint_every, "device": self.device}),
         }
-    }
-}
-
-impl EvalArgs {
-    /// The temporal evaluation's options (with `--frames`).
-    pub fn frames_options(&self) -> Option<crate::temporal::FramesOptions> {
-        self.frames.as_ref().map(|frames| crate::temporal::FramesOptions {
-            model: self.model.clone(),
-            frames: frames.clone(),
-            max_side: self.frame_size,
-            limit: self.frame_limit as usize,
-            seed: self.seed,
-            styles: self.styles.clone(),
-            device: self.device,
-            out: self.out.clone().unwrap_or_else(|| crate::eval::default_out(&self.model)),
-        })
     }
 }
 

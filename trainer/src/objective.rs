@@ -52,14 +52,10 @@ pub(crate) fn perceptual_loss(
 /// style at a time, with [`crate::config::Recipe::for_style`].
 ///
 /// # Errors
-/// As [`recipe_styles`] and [`perceptual_loss`].
+/// As [`recipe_styles`]; the VGG file cannot be loaded for the recipe's layers (named).
 pub(crate) fn recipe_loss(recipe: &Recipe, precision: Precision, device: Device) -> Result<PerceptualLoss> {
-    let styles = recipe_styles(recipe)?;
-    if styles.len() == 1 {
-        return perceptual_loss(recipe, &[(styles[0].clone(), 1.0)], precision, device);
-    }
     let loss_net = loss_network(recipe, precision, device)?;
-    let styles: Vec<_> = styles.iter().map(|img| image_io::image_to_tensor(img, device)).collect();
+    let styles: Vec<_> = recipe_styles(recipe)?.iter().map(|img| image_io::image_to_tensor(img, device)).collect();
     Ok(PerceptualLoss::per_style(
         loss_net,
         &recipe.content_layers,
