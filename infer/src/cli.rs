@@ -191,8 +191,9 @@ pub enum Command {
         #[arg(long, default_value = "f16", value_parser = Choice::<StoreDtype>::new())]
         dtype: StoreDtype,
     },
-    /// Write a checkpoint as a TorchScript module that PyTorch loads with torch.jit.load
-    /// ([N,3,H,W] RGB 0-255 in and out, any size); checked against faststyle before it is kept
+    /// Write a checkpoint as a TorchScript module (torch.jit.load) or an ONNX file
+    /// (onnxruntime): [N,3,H,W] RGB 0-255 in and out, any size, plus the style weights for a
+    /// multi-style net; checked against faststyle before it is kept
     Export {
         /// Checkpoint file
         model: PathBuf,

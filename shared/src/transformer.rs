@@ -494,6 +494,16 @@ impl TransformerNet {
         at_any_size(xs, |x| self.forward_aligned_fast(x, Some(&styles)))
     }
 
+    /// [`TransformerNet::forward_fast`] with image `n` stylized as style `picks[n]` (`[N]`
+    /// int64 style indices, each `< num_styles()`): how training stylizes a batch whose
+    /// images take the styles in turn. A single-style net ignores `picks`.
+    pub fn forward_fast_each(&self, xs: &Tensor, picks: &Tensor) -> Tensor {
+        match self.num_styles() {
+            1 => self.forward_fast(xs),
+            s => self.forward_fast_styled(xs, &picks.one_hot(s as i64).to_kind(tch::Kind::Float)),
+        }
+    }
+
     /// PE's exact formulation (`Module::forward`) with the styles blended per sample as in
     /// [`TransformerNet::forward_fast_styled`].
     pub fn forward_styled(&self, xs: &Tensor, styles: &Tensor) -> Tensor {

@@ -56,6 +56,11 @@ pub enum Command {
     /// frozen and only the new style's instance-norm scales and shifts are trained; the result
     /// is a multi-style checkpoint with the old styles unchanged plus the new one
     Finetune(Box<FinetuneArgs>),
+    /// Train a light network (e.g. `"model": {"preset": "half"}` in the config) from a trained
+    /// teacher: the config's perceptual loss plus distill.output_weight times the mean squared
+    /// difference to the teacher's stylization of the same batch, so the student inherits
+    /// the teacher's style without re-tuning the loss weights; resume with `trainer --resume`
+    Distill(Box<DistillArgs>),
     /// Draw a run's loss curves (content, style, TV, validation) as a PNG
     Plot {
         /// The run folder (holding metrics.jsonl)
@@ -320,6 +325,41 @@ impl FinetuneArgs {
             overrides: serde_json::json!({"dataset": self.dataset, "vgg_weights": self.vgg_weights,
                                           "checkpoint_every": self.checkpoint_every, "device": self.device}),
         }
+    }
+}
+
+/// Options of `trainer distill`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DistillArgs {
+    /// The trained teacher checkpoint (same number of styles as the student)
+    #[arg(long, value_name = "M")]
+    pub teacher: PathBuf,
+    /// JSON training config of the student (its model preset, style image(s), loss, steps)
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Weight of the output-matching loss, per squared 0–255 level [config:
+    /// distill.output_weight; default 50]
+    #[arg(long, value_name = "W", allow_negative_numbers = true)]
+    pub output_weight: Option<f64>,
+    /// Config fields set on the command line.
+    #[command(flatten)]
+    pub flags: ConfigFlags,
+}
+
+impl DistillArgs {
+    /// The student's config with `distill.teacher` (and `--output-weight`) set, then the
+    /// flags applied, validated.
+    ///
+    /// # Errors
+    /// [`ConfigError`] naming the config file, as [`TrainArgs::resolve`]; a missing teacher.
+    pub fn resolve(&self) -> Result<TrainConfig, ConfigError> {
+        let mut base = TrainConfig::from_file(&self.config)?;
+        let mut distill = base.recipe.distill.take().unwrap_or_default();
+        distill.teacher = Some(self.teacher.clone());
+        distill.output_weight = self.output_weight.unwrap_or(distill.output_weight);
+        base.recipe.distill = Some(distill);
+        let args = TrainArgs { config: Some(self.config.clone()), flags: self.flags.clone(), ..Default::default() };
+        args.resolve_over(base, Some(&self.config))
     }
 }
 

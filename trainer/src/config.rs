@@ -10,6 +10,7 @@
 //! code). Relative paths are resolved against the working directory, as for any
 //! command-line tool.
 
+use crate::distill::Distill;
 use crate::video::VideoLosses;
 use faststyle::vgg::{RELU1_2, RELU2_2, RELU3_3, RELU4_3};
 use faststyle::{
@@ -127,6 +128,10 @@ pub struct Recipe {
     /// losses, see [`VideoLosses`]); absent: off. Default: absent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub video_losses: Option<VideoLosses>,
+    /// Distillation from a trained teacher (an output-matching loss added to the perceptual
+    /// loss, see [`Distill`]; what `trainer distill --teacher M` sets). Default: absent (off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distill: Option<Distill>,
     /// Fraction of the dataset held out for validation (at least `val_min_images`, at most a
     /// quarter of it), chosen by seed. Default 0.01.
     #[default(0.01)]
@@ -325,6 +330,7 @@ impl Recipe {
             style_images: Vec::new(),
             init_from: None,
             finetune_style: None,
+            distill: None,
             model: TransformerConfig { num_styles: 1, ..self.model.clone() },
             ..self.clone()
         }
@@ -430,6 +436,9 @@ impl Recipe {
             return Err(format!("val_fraction must be in [0, 0.5], got {}", self.val_fraction));
         }
         if let Some(problem) = self.video_losses.as_ref().and_then(VideoLosses::problem) {
+            return Err(problem);
+        }
+        if let Some(problem) = self.distill.as_ref().and_then(|d| d.problem(self.resolved_model().num_styles)) {
             return Err(problem);
         }
         if let Some(problem) = faststyle::loss::style_scales_problem(&self.style_loss_scales) {

@@ -13,6 +13,7 @@
 //! | [`source`] | a folder or a cache as numbered items; the dataset fingerprint |
 //! | [`dataset`] | train/validation split, the seeded stream, the background loader |
 //! | `video` | the flow-free video losses (stability, synthetic-motion temporal) |
+//! | `distill` | `trainer distill`: the teacher and its output-matching loss |
 //! | `config` | the training config: recipe (what is learnt) and run settings |
 //! | `adam` | Adam over the TransformerNet's parameters, with savable moments |
 //! | `metrics` | run-folder file names and `metrics.jsonl` |
@@ -34,6 +35,7 @@ pub(crate) mod cli;
 pub(crate) mod config;
 pub mod crop;
 pub mod dataset;
+pub(crate) mod distill;
 pub(crate) mod eval;
 pub(crate) mod metrics;
 pub(crate) mod objective;
@@ -97,6 +99,11 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
             let cfg = styles::finetune_config(&args.request())?;
             cfg.validate(None)
                 .with_context(|| format!("adding {} to {}", args.add_style.display(), args.from.display()))?;
+            let opts = TrainOptions { stop, ..Default::default() };
+            Ok(Some(train(&cfg, &opts)?))
+        }
+        Some(Command::Distill(args)) => {
+            let cfg = args.resolve()?;
             let opts = TrainOptions { stop, ..Default::default() };
             Ok(Some(train(&cfg, &opts)?))
         }

@@ -10,11 +10,12 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = faststyle_trainer::Cli::parse();
-    // Training (and fine-tuning): the first SIGINT/SIGTERM asks it to stop after the current step and save; a
+    // Training (also fine-tuning and distilling): the first SIGINT/SIGTERM asks it to stop after the current step and save; a
     // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
     // The other subcommands keep the default: a signal ends them at once (their outputs are
     // written atomically too).
-    let training = matches!(cli.command, None | Some(faststyle_trainer::Command::Finetune(_)));
+    use faststyle_trainer::Command::{Distill, Finetune};
+    let training = matches!(cli.command, None | Some(Finetune(_) | Distill(_)));
     let stop = training.then(|| {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();

@@ -70,6 +70,10 @@ pub struct MetricsLine {
     /// Weighted temporal loss (training lines of a recipe with `video_losses`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temporal: Option<f64>,
+    /// Weighted output-matching loss to the teacher (training lines of a recipe with
+    /// `distill`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distill: Option<f64>,
 }
 
 /// `relu1_2 0.61, relu2_2 0.25, …` for progress lines.

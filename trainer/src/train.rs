@@ -15,6 +15,7 @@
 use crate::adam::Adam;
 use crate::config::{Recipe, TrainConfig};
 use crate::dataset::{self, Batch, Loader, LoaderConfig, LoaderStats, StreamPos};
+use crate::distill::Teacher;
 use crate::metrics::{
     self, describe_shares, MetricsLine, MetricsLog, CONFIG_FILE, DATASET_FILE, FINAL_CHECKPOINT, PREVIEWS_DIR,
 };
@@ -145,6 +146,8 @@ pub(crate) struct Trainer<'a> {
     style_names: Vec<String>,
     /// A fine-tune's gradient masks (see [`styles::freeze_all_but_style`]); empty otherwise.
     masks: Vec<(Tensor, Tensor)>,
+    /// A distillation's frozen teacher (recipe `distill`).
+    teacher: Option<Teacher>,
     adam: Adam,
     scaler: LossScaler,
     state: TrainState,
@@ -173,6 +176,8 @@ pub(crate) struct StepDone {
     styles: Tensor,
     /// The weighted stability and temporal losses, when on.
     video: [Option<f64>; 2],
+    /// The weighted output-matching loss to the teacher, when distilling.
+    distill: Option<f64>,
 }
 
 impl<'a> Trainer<'a> {
@@ -203,6 +208,10 @@ impl<'a> Trainer<'a> {
         let masks = match cfg.recipe.finetune_style {
             Some(k) => styles::freeze_all_but_style(&vs, k),
             None => Vec::new(),
+        };
+        let teacher = match &cfg.recipe.distill {
+            Some(d) => Some(Teacher::load(d, device)?),
+            None => None,
         };
         let mut adam = Adam::new(&vs);
         let mut scaler = LossScaler::new(precision == Precision::Fp16);
@@ -239,6 +248,7 @@ impl<'a> Trainer<'a> {
             window_styles: vec![(0.0, 0); style_names.len()],
             style_names,
             masks,
+            teacher,
             adam,
             scaler,
             state,
@@ -264,18 +274,21 @@ impl<'a> Trainer<'a> {
         let lr = self.cfg.recipe.lr_at(step);
         let x = image_io::hwc_bytes_to_batch(&batch.pixels, batch.n, batch.size, batch.size, self.device);
         let styles = styles::batch_styles(&self.cfg.recipe, step, batch.n, self.device);
-        let y = stylize(&self.net, &x, &styles);
+        let y = self.net.forward_fast_each(&x, &styles);
         let parts = perceptual_loss(&self.objective, &y, &x, &styles, self.net.num_styles());
         #[cfg(feature = "fault-injection")]
         let parts = inject_nan(parts, self.inject_nan_at_step == Some(step));
         let video = match &self.cfg.recipe.video_losses {
-            Some(v) => video::video_terms(v, self.cfg.recipe.seed, step, &x, &y, &|t| stylize(&self.net, t, &styles)),
+            Some(v) => {
+                video::video_terms(v, self.cfg.recipe.seed, step, &x, &y, &|t| self.net.forward_fast_each(t, &styles))
+            }
             None => VideoTerms { stability: None, temporal: None },
         };
-        let total = match video.sum() {
-            Some(v) => &parts.total + v,
-            None => parts.total.shallow_clone(),
-        };
+        let distill = self.teacher.as_ref().map(|t| t.term(&x, &y, &styles));
+        let total = [video.sum(), distill.as_ref().map(Tensor::shallow_clone)]
+            .into_iter()
+            .flatten()
+            .fold(parts.total.shallow_clone(), |sum, term| sum + term);
         self.adam.zero_grad();
         (&total * self.scaler.scale).backward();
         styles::mask_gradients(&self.masks);
@@ -304,7 +317,7 @@ impl<'a> Trainer<'a> {
         self.state.loss_scale = self.scaler.scale;
         let value = |t: &Option<Tensor>| t.as_ref().map(|t| f64::try_from(t).unwrap_or(f64::NAN));
         let video = [value(&video.stability), value(&video.temporal)];
-        Ok(Some(StepDone { step, parts, video, lr, images: batch.n, styles }))
+        Ok(Some(StepDone { step, parts, video, distill: value(&distill), lr, images: batch.n, styles }))
     }
 
     /// Counts the step's images, and on the first step of the session, every `log_every`
@@ -329,7 +342,7 @@ impl<'a> Trainer<'a> {
         let line = MetricsLine {
             step,
             split: "train".into(),
-            loss: v.total + stability.unwrap_or(0.0) + temporal.unwrap_or(0.0),
+            loss: v.total + [stability, temporal, done.distill].iter().flatten().sum::<f64>(),
             content: v.content,
             style: v.style,
             tv: v.tv,
@@ -340,9 +353,10 @@ impl<'a> Trainer<'a> {
             style_losses: self.window_style_losses(),
             stability,
             temporal,
+            distill: done.distill,
         };
         self.metrics.write(&line)?;
-        let video: String = [("stability", stability), ("temporal", temporal)]
+        let video: String = [("stability", stability), ("temporal", temporal), ("distill", done.distill)]
             .iter()
             .filter_map(|(name, v)| v.map(|v| format!(", {name} {v:.3e}")))
             .collect();
@@ -423,6 +437,7 @@ impl<'a> Trainer<'a> {
                 style_losses,
                 stability: None,
                 temporal: None,
+                distill: None,
             };
             self.metrics.write(&line)?;
             self.console.say(&format!("step {step}: validation loss {loss:.4e} over {} images", val.len()));
@@ -774,15 +789,6 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Content images `x` (`[N, 3, H, W]`, 0–255) stylized by `net`, each as its style in
-/// `styles` (`[N]` int64; a single-style net ignores it).
-fn stylize(net: &TransformerNet, x: &Tensor, styles: &Tensor) -> Tensor {
-    match net.num_styles() {
-        1 => net.forward_fast(x),
-        s => net.forward_fast_styled(x, &styles.one_hot(s as i64).to_kind(tch::Kind::Float)),
-    }
-}
-
 /// The perceptual loss of `y` (`x` stylized, image `n` as style `styles[n]`), each image
 /// against its style's targets (`num_styles` = 1: the one style's).
 fn perceptual_loss(
@@ -813,8 +819,10 @@ fn validation_loss(
         let x =
             Tensor::cat(&chunk.iter().map(|(_, img)| image_io::image_to_tensor(img, device)).collect::<Vec<_>>(), 0);
         let styles = Tensor::full([chunk.len() as i64], style as i64, (tch::Kind::Int64, device));
-        let v = tch::no_grad(|| perceptual_loss(objective, &stylize(net, &x, &styles), &x, &styles, net.num_styles()))
-            .values();
+        let v = tch::no_grad(|| {
+            perceptual_loss(objective, &net.forward_fast_each(&x, &styles), &x, &styles, net.num_styles())
+        })
+        .values();
         // A batch's loss is its images' mean: each image counts once.
         per_image.extend(std::iter::repeat_n(v, chunk.len()));
     }
