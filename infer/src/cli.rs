@@ -132,6 +132,10 @@ fn parse_style_scale(s: &str) -> Result<f64, String> {
 /// Subcommands.
 #[derive(Debug, Clone, Subcommand)]
 pub enum Command {
+    /// Print what libtorch sees, as JSON: CUDA available (false on a GPU machine means this
+    /// binary was not linked with libtorch_cuda), CUDA devices, cuDNN available and enabled,
+    /// CPU threads
+    Devices,
     /// Print a checkpoint's metadata: format, architecture, training config, style, step
     Inspect {
         /// Checkpoint file

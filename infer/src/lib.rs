@@ -43,6 +43,10 @@ use std::path::{Path, PathBuf};
 /// they happen and the run fails at the end if any file failed.
 pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Some(Command::Devices) => {
+            println!("{}", serde_json::to_string(&faststyle::device::DeviceReport::probe())?);
+            Ok(())
+        }
         Some(Command::Inspect { model }) => inspect(&model),
         Some(Command::Sheet { model, input, output, max_size, columns, device }) => {
             let st = match &model {

@@ -55,6 +55,37 @@ impl DeviceChoice {
     }
 }
 
+/// What libtorch sees of the machine (`infer devices`; the first lines of the GPU report,
+/// `benches/gpu/run.sh`): whether this binary reaches CUDA (false on a GPU machine when
+/// `libtorch_cuda` was not linked; see `shared/build.rs`), how many devices, whether cuDNN
+/// is available and enabled, and libtorch's CPU threads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeviceReport {
+    /// `tch::Cuda::is_available()`.
+    pub cuda_available: bool,
+    /// `tch::Cuda::device_count()`.
+    pub cuda_devices: i64,
+    /// `tch::Cuda::cudnn_is_available()`.
+    pub cudnn_available: bool,
+    /// `tch::Cuda::user_enabled_cudnn()` (libtorch's `torch.backends.cudnn.enabled`).
+    pub cudnn_enabled: bool,
+    /// libtorch's intra-op CPU threads.
+    pub cpu_threads: i32,
+}
+
+impl DeviceReport {
+    /// Asks libtorch.
+    pub fn probe() -> Self {
+        DeviceReport {
+            cuda_available: tch::Cuda::is_available(),
+            cuda_devices: tch::Cuda::device_count(),
+            cudnn_available: tch::Cuda::cudnn_is_available(),
+            cudnn_enabled: tch::Cuda::user_enabled_cudnn(),
+            cpu_threads: tch::get_num_threads(),
+        }
+    }
+}
+
 /// A device as users write it: `cpu`, `cuda:0`, …
 pub fn device_name(device: tch::Device) -> String {
     match device {
