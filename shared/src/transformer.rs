@@ -698,6 +698,26 @@ mod tests {
     }
 
     #[test]
+    fn preset_parameter_counts_and_shapes_match_pe() {
+        // PyTorch golden values: sum(p.numel() for p in TransformerNet(channels, 5).parameters())
+        // with reference/pe.py, for johnson (32-64-128), half (16-32-64) and mobile (8-16-32).
+        for (preset, params, conv1, deconv1) in [
+            (Preset::Johnson, 1_679_235, [32, 3, 9, 9], [64, 128, 3, 3]),
+            (Preset::Half, 424_899, [16, 3, 9, 9], [32, 64, 3, 3]),
+            (Preset::Mobile, 108_771, [8, 3, 9, 9], [16, 32, 3, 3]),
+        ] {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let _net = TransformerNet::new(vs.root(), &preset.config());
+            assert_eq!(num_parameters(&vs), params, "{preset}");
+            let vars = vs.variables();
+            assert_eq!(vars["conv1.conv2d.weight"].size(), conv1, "{preset}");
+            assert_eq!(vars["deconv1.conv2d.weight"].size(), deconv1, "{preset}");
+            // The same 62 tensors under the same names whatever the widths.
+            assert_eq!(vars.len(), 62, "{preset}");
+        }
+    }
+
+    #[test]
     fn alignment_padding_rules() {
         assert_eq!(alignment_padding(256, 256), [0, 0, 0, 0]);
         // 1×1 → 8×8: 7 = 3 + 4 on each axis.
