@@ -356,11 +356,12 @@ impl<'a> Trainer<'a> {
             distill: done.distill,
         };
         self.metrics.write(&line)?;
-        let video: String = [("stability", stability), ("temporal", temporal), ("distill", done.distill)]
+        let extra_terms: String = [("stability", stability), ("temporal", temporal), ("distill", done.distill)]
             .iter()
             .filter_map(|(name, v)| v.map(|v| format!(", {name} {v:.3e}")))
             .collect();
-        let msg = format!("{}{video} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
+        let msg =
+            format!("{}{extra_terms} lr {:.2e} {:.2} img/s", v.describe(), done.lr, line.images_per_sec.unwrap_or(0.0));
         if self.console.is_plain() {
             self.console.say(&format!("step {step}/{}: {msg}", run.steps));
         }
