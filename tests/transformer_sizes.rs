@@ -54,14 +54,18 @@ fn inference_path_matches_forward() {
 }
 
 /// Training goes through `forward_fast`: its parameter gradients equal those of PE's
-/// `forward` (a loss that weights every output pixel differently).
+/// `forward` (a loss that weights every output pixel differently). In f64, so that the bound
+/// checks the algebra rather than f32 rounding (which, through the instance norms of a 5×7
+/// bottleneck, reaches a few 1e-4 relative on some random inputs).
 #[test]
 fn fast_path_gradients_match_forward() {
-    let vs = nn::VarStore::new(Device::Cpu);
+    tch::manual_seed(7);
+    let mut vs = nn::VarStore::new(Device::Cpu);
     let net = TransformerNet::new(vs.root(), &TransformerConfig::default());
     fill_var_store(&vs);
-    let x = Tensor::rand([2, 3, 20, 28], (Kind::Float, Device::Cpu)) * 255.0;
-    let weights = Tensor::rand([2, 3, 20, 28], (Kind::Float, Device::Cpu));
+    vs.double();
+    let x = Tensor::rand([2, 3, 20, 28], (Kind::Double, Device::Cpu)) * 255.0;
+    let weights = Tensor::rand([2, 3, 20, 28], (Kind::Double, Device::Cpu));
     let grads = |fast: bool| -> Vec<(String, Tensor)> {
         for (_, v) in vs.variables() {
             let mut g = v.grad();
@@ -70,7 +74,7 @@ fn fast_path_gradients_match_forward() {
             }
         }
         let y = if fast { net.forward_fast(&x) } else { net.forward(&x) };
-        (y * &weights).sum(Kind::Float).backward();
+        (y * &weights).sum(Kind::Double).backward();
         let mut g: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(k, v)| (k, v.grad().copy())).collect();
         g.sort_by(|a, b| a.0.cmp(&b.0));
         g
@@ -83,6 +87,6 @@ fn fast_path_gradients_match_forward() {
     let scale = a.iter().map(|(_, g)| norm(g)).fold(0.0, f64::max);
     for ((name, ga), (_, gb)) in a.iter().zip(&b) {
         let e = norm(&(gb - ga)) / norm(ga).max(0.01 * scale);
-        assert!(e < 1e-4, "{name}: gradient relative error {e:e}");
+        assert!(e < 1e-9, "{name}: gradient relative error {e:e}");
     }
 }
