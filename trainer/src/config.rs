@@ -349,7 +349,8 @@ impl Recipe {
         LossWeights { content: self.content_weight, style: self.style_weight, tv: self.tv_weight }
     }
 
-    /// The required paths are set and exist, the dataset is a folder or a cache.
+    /// The required paths are set and exist, the dataset is a folder or a cache, and a
+    /// distillation's teacher fits (training only: `trainer eval` and `optimize` need no teacher).
     fn validate_paths(&self) -> Result<(), String> {
         let required = |v: &Option<PathBuf>, field: &str, flag: &str| {
             v.clone().ok_or_else(|| format!("no {field}: set \"{field}\" in the config or pass {flag}"))
@@ -380,7 +381,10 @@ impl Recipe {
                 return Err(format!("{what} {} does not exist or is not a file", p.display()));
             }
         }
-        Ok(())
+        match self.distill.as_ref().and_then(|d| d.problem(self.resolved_model().num_styles)) {
+            Some(problem) => Err(problem),
+            None => Ok(()),
+        }
     }
 
     /// One of `style_image` and `style_images` is set, the style names differ, the network's
@@ -436,9 +440,6 @@ impl Recipe {
             return Err(format!("val_fraction must be in [0, 0.5], got {}", self.val_fraction));
         }
         if let Some(problem) = self.video_losses.as_ref().and_then(VideoLosses::problem) {
-            return Err(problem);
-        }
-        if let Some(problem) = self.distill.as_ref().and_then(|d| d.problem(self.resolved_model().num_styles)) {
             return Err(problem);
         }
         if let Some(problem) = faststyle::loss::style_scales_problem(&self.style_loss_scales) {

@@ -99,13 +99,10 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
             let cfg = styles::finetune_config(&args.request())?;
             cfg.validate(None)
                 .with_context(|| format!("adding {} to {}", args.add_style.display(), args.from.display()))?;
-            let opts = TrainOptions { stop, ..Default::default() };
-            Ok(Some(train(&cfg, &opts)?))
+            Ok(Some(train(&cfg, &TrainOptions { stop, ..Default::default() })?))
         }
         Some(Command::Distill(args)) => {
-            let cfg = args.resolve()?;
-            let opts = TrainOptions { stop, ..Default::default() };
-            Ok(Some(train(&cfg, &opts)?))
+            Ok(Some(train(&args.resolve()?, &TrainOptions { stop, ..Default::default() })?))
         }
         Some(Command::Plot { run_dir, output }) => {
             let p = plot::plot_run(run_dir, output.as_deref())?;
