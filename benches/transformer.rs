@@ -3,7 +3,7 @@
 //! `transformer_<dtype>_<H>x<W>_b<N>_<device>` (PE's forward, used in training),
 //! `transformer_fast_<dtype>_<H>x<W>_b<N>_<device>` (the inference path `infer` runs),
 //! `transformer_fast_cin<S>_<dtype>_<H>x<W>_b<N>_<device>` (the same with S styles in the
-//! conditional instance norms, one picked),
+//! conditional instance norms, one picked), `transformer_fast_<preset>_…` (the light presets),
 //! `frame_decode_encode_jpeg_<W>x<H>`, `folder_pipeline_<frames>x<W>x<H>_b<N>_<device>`,
 //! `train_step_<dtype>_<S>x<S>_b<N>_<vgg>_<device>`.
 //! The device is synchronised before the clock is read (candle's benches do the same).
@@ -21,7 +21,10 @@ use std::time::Duration;
 use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+/// The devices to bench; first sets up the allocator as `infer` and `trainer` do
+/// ([`faststyle::malloc::reuse_freed_memory`]), so the figures are theirs.
 fn devices() -> Vec<(Device, &'static str)> {
+    faststyle::malloc::reuse_freed_memory();
     let mut d = vec![(Device::Cpu, "cpu")];
     if tch::Cuda::is_available() {
         d.push((Device::Cuda(0), "cuda"));
@@ -53,6 +56,19 @@ fn transformer_forward(c: &mut Criterion) {
             g.bench_function(format!("transformer_fast_f32_{h}x{w}_b{n}_{dname}"), |b| {
                 b.iter(|| {
                     let y = tch::no_grad(|| net.forward_fast(&x));
+                    sync(device);
+                    y
+                })
+            });
+        }
+        // The light presets at the bench frame size (README, "Light networks for CPUs").
+        for preset in [faststyle::Preset::Half, faststyle::Preset::Mobile] {
+            let vsp = nn::VarStore::new(device);
+            let light = TransformerNet::new(vsp.root(), &preset.config());
+            let x = Tensor::rand([1, 3, 360, 640], (Kind::Float, device)) * 255.0;
+            g.bench_function(format!("transformer_fast_{preset}_f32_360x640_b1_{dname}"), |b| {
+                b.iter(|| {
+                    let y = tch::no_grad(|| light.forward_fast(&x));
                     sync(device);
                     y
                 })

@@ -15,6 +15,7 @@
 //! - [`device`]: `auto|cpu|cuda` device and `auto|fp32|bf16|fp16` precision choices;
 //! - [`choice`]: those choices as command-line values;
 //! - [`fsutil`]: atomic writes (temp file + rename) and cleanup after a crash;
+//! - [`malloc`]: glibc malloc settings that keep freed tensor memory for reuse;
 //! - [`progress`]: the progress bar and the warnings printed above it;
 //! - [`color`]: output controls (strength, colour preservation);
 //! - [`lbfgs`]: L-BFGS with PyTorch's semantics, for optimisation-based style transfer;
@@ -34,6 +35,7 @@ pub mod fsutil;
 pub mod image_io;
 pub mod lbfgs;
 pub mod loss;
+pub mod malloc;
 pub mod motion;
 pub mod progress;
 pub mod quality;
