@@ -4,8 +4,9 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    // Before the first tensor: freed tensor memory is reused, not page-faulted in again.
-    faststyle::malloc::reuse_freed_memory();
+    // Before the first tensor: freed tensor memory is reused, not page-faulted in again
+    // (FASTSTYLE_MALLOC=default opts out).
+    faststyle::malloc::configure_from_env(true);
     match faststyle_infer::run(faststyle_infer::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

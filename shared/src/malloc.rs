@@ -20,7 +20,7 @@ const TRIM_THRESHOLD_BYTES: libc::c_int = libc::c_int::MAX;
 /// large blocks (`M_MMAP_MAX` = 0; they come from the heap, where freed blocks are reused) and
 /// no heap trimming below [`TRIM_THRESHOLD_BYTES`] of free top. Call once at start-up, before
 /// the first tensor, from a binary (`infer`, `trainer`, benches), not from a library user's
-/// process. The cost: the process keeps its peak heap until it exits instead of shrinking
+/// process ([`configure_from_env`] is what they call). The cost: the process keeps its peak heap until it exits instead of shrinking
 /// after a large image. Returns whether glibc accepted both settings; `false` (nothing
 /// changed) on other C libraries. Measured on this CPU: `infer` 640×360 frames, full network
 /// 3.24 → 3.70 frames/s; a 720p forward 2.0 → 1.1 s; a training step (batch 2, 224 px)
@@ -37,6 +37,26 @@ pub fn reuse_freed_memory() -> bool {
     #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
     {
         false
+    }
+}
+
+/// The environment variable that overrides the binaries' choice: `FASTSTYLE_MALLOC=reuse`
+/// applies [`reuse_freed_memory`], `FASTSTYLE_MALLOC=default` keeps glibc's defaults (a
+/// process that must give memory back between images; measuring the difference). Any other
+/// value, or none, leaves the binary's default.
+pub const MALLOC_ENV: &str = "FASTSTYLE_MALLOC";
+
+/// What the binaries call at start-up: [`reuse_freed_memory`] if `reuse_by_default`, unless
+/// [`MALLOC_ENV`] says otherwise. Returns whether the settings were applied. Reuse costs peak
+/// memory, since freed blocks are kept and fragment: `trainer optimize` at 1024 px took 40.9 s
+/// at 3.13 GB peak RSS with glibc's defaults and 19.3 s at 4.08 GB with reuse; `infer --tile
+/// 512` on a 4K image 0.76 → 0.88 GB. So `trainer optimize`, whose large multi-scale runs are
+/// bounded by memory (README), keeps the defaults unless asked; `infer` and training reuse.
+pub fn configure_from_env(reuse_by_default: bool) -> bool {
+    match std::env::var(MALLOC_ENV).as_deref() {
+        Ok("default") => false,
+        Ok("reuse") => reuse_freed_memory(),
+        _ => reuse_by_default && reuse_freed_memory(),
     }
 }
 

@@ -10,8 +10,11 @@ const EXIT_INTERRUPTED: u8 = 130;
 
 fn main() -> ExitCode {
     let cli = faststyle_trainer::Cli::parse();
-    // Before the first tensor: freed tensor memory is reused, not page-faulted in again.
-    faststyle::malloc::reuse_freed_memory();
+    // Before the first tensor: freed tensor memory is reused, not page-faulted in again
+    // (FASTSTYLE_MALLOC=default opts out); not by `optimize`, whose big runs are bounded by
+    // memory, unless FASTSTYLE_MALLOC=reuse.
+    let optimize = matches!(cli.command, Some(faststyle_trainer::Command::Optimize(_)));
+    faststyle::malloc::configure_from_env(!optimize);
     // Training (also fine-tuning and distilling): the first SIGINT/SIGTERM asks it to stop after the current step and save; a
     // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
     // The other subcommands keep the default: a signal ends them at once (their outputs are
