@@ -22,9 +22,9 @@ use tch::nn::{self, Module, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
 /// The devices to bench; first sets up the allocator as `infer` and `trainer` do
-/// ([`faststyle::malloc::reuse_freed_memory`]), so the figures are theirs.
+/// ([`faststyle::malloc::configure_from_env`]), so the figures are theirs.
 fn devices() -> Vec<(Device, &'static str)> {
-    faststyle::malloc::reuse_freed_memory();
+    faststyle::malloc::configure_from_env(true);
     let mut d = vec![(Device::Cpu, "cpu")];
     if tch::Cuda::is_available() {
         d.push((Device::Cuda(0), "cuda"));

@@ -6,7 +6,7 @@
 //! blocks that large with a fresh `mmap` and returns them with `munmap` on free, and shrinks
 //! the heap top past `M_TRIM_THRESHOLD`, so each pass page-faults all its memory in again,
 //! zero-filled by the kernel. On the 2-core VM this project is measured on, that costs a
-//! quarter of a 640×360 forward and half of a 720p one (README, "Light networks for CPUs").
+//! fifth of a 640×360 forward and half of a 720p one (README, "Light networks for CPUs").
 //! PyTorch's CPU performance guide gives the same cause and recommends a caching allocator
 //! (jemalloc/tcmalloc via `LD_PRELOAD`); [`reuse_freed_memory`] gets the effect with glibc's
 //! own `mallopt` knobs.
@@ -19,9 +19,9 @@ const TRIM_THRESHOLD_BYTES: libc::c_int = libc::c_int::MAX;
 /// Makes glibc's malloc keep and reuse freed memory instead of unmapping it: no `mmap` for
 /// large blocks (`M_MMAP_MAX` = 0; they come from the heap, where freed blocks are reused) and
 /// no heap trimming below [`TRIM_THRESHOLD_BYTES`] of free top. Call once at start-up, before
-/// the first tensor, from a binary (`infer`, `trainer`, benches), not from a library user's
-/// process ([`configure_from_env`] is what they call). The cost: the process keeps its peak heap until it exits instead of shrinking
-/// after a large image. Returns whether glibc accepted both settings; `false` (nothing
+/// the first tensor, from a binary (`infer`, `trainer`, benches, through
+/// [`configure_from_env`]), not from a library user's process. The cost: the process keeps its
+/// peak heap until it exits instead of shrinking after a large image. Returns whether glibc accepted both settings; `false` (nothing
 /// changed) on other C libraries. Measured on this CPU: `infer` 640×360 frames, full network
 /// 3.24 → 3.70 frames/s; a 720p forward 2.0 → 1.1 s; a training step (batch 2, 224 px)
 /// 1.04 → 0.90 s.
