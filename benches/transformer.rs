@@ -24,7 +24,7 @@ use tch::{Device, Kind, Tensor};
 /// The devices to bench; first sets up the allocator as `infer` and `trainer` do
 /// ([`faststyle::malloc::configure_from_env`]), so the figures are theirs.
 fn devices() -> Vec<(Device, &'static str)> {
-    faststyle::malloc::configure_from_env(true);
+    faststyle::malloc::configure_from_env(true).expect("FASTSTYLE_MALLOC is reuse or default");
     let mut d = vec![(Device::Cpu, "cpu")];
     if tch::Cuda::is_available() {
         d.push((Device::Cuda(0), "cuda"));

@@ -6,7 +6,10 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before the first tensor: freed tensor memory is reused, not page-faulted in again
     // (FASTSTYLE_MALLOC=default opts out).
-    faststyle::malloc::configure_from_env(true);
+    if let Err(e) = faststyle::malloc::configure_from_env(true) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     match faststyle_infer::run(faststyle_infer::Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -42,22 +42,36 @@ pub fn reuse_freed_memory() -> bool {
 
 /// The environment variable that overrides the binaries' choice: `FASTSTYLE_MALLOC=reuse`
 /// applies [`reuse_freed_memory`], `FASTSTYLE_MALLOC=default` keeps glibc's defaults (a
-/// process that must give memory back between images; measuring the difference). Any other
-/// value, or none, leaves the binary's default.
+/// process that must give memory back between images; measuring the difference). Unset or
+/// empty leaves the binary's default; any other value is an error.
 pub const MALLOC_ENV: &str = "FASTSTYLE_MALLOC";
 
-/// What the binaries call at start-up: [`reuse_freed_memory`] if `reuse_by_default`, unless
-/// [`MALLOC_ENV`] says otherwise. Returns whether the settings were applied. Reuse costs peak
-/// memory, since freed blocks are kept and fragment: `trainer optimize` at 1024 px took 40.9 s
-/// at 3.13 GB peak RSS with glibc's defaults and 19.3 s at 4.08 GB with reuse; `infer --tile
-/// 512` on a 4K image 0.76 → 0.88 GB. So `trainer optimize`, whose large multi-scale runs are
-/// bounded by memory (README), keeps the defaults unless asked; `infer` and training reuse.
-pub fn configure_from_env(reuse_by_default: bool) -> bool {
-    match std::env::var(MALLOC_ENV).as_deref() {
-        Ok("default") => false,
-        Ok("reuse") => reuse_freed_memory(),
-        _ => reuse_by_default && reuse_freed_memory(),
+/// Whether to reuse freed memory, from [`MALLOC_ENV`]'s value (`None`: unset) and the binary's
+/// default.
+///
+/// # Errors
+/// [`crate::Error::Config`] naming the variable for a value other than `reuse` or `default`.
+pub fn wants_reuse(value: Option<&str>, reuse_by_default: bool) -> crate::Result<bool> {
+    match value {
+        None | Some("") => Ok(reuse_by_default),
+        Some("reuse") => Ok(true),
+        Some("default") => Ok(false),
+        Some(other) => Err(crate::Error::Config(format!("{MALLOC_ENV}={other}: expected reuse or default"))),
     }
+}
+
+/// What the binaries call at start-up: [`reuse_freed_memory`] if [`wants_reuse`] says so for
+/// the environment. Returns whether the settings were applied. Reuse costs peak memory, since
+/// freed blocks are kept and fragment: `trainer optimize` at 1024 px took 40.9 s at 3.13 GB
+/// peak RSS with glibc's defaults and 19.3 s at 4.08 GB with reuse; `infer --tile 512` on a
+/// 4K image 722 → 882 MiB. So `trainer optimize`, whose large multi-scale runs are bounded by
+/// memory (README), keeps the defaults unless asked; `infer` and training reuse.
+///
+/// # Errors
+/// As [`wants_reuse`] (nothing is changed then).
+pub fn configure_from_env(reuse_by_default: bool) -> crate::Result<bool> {
+    let value = std::env::var_os(MALLOC_ENV).map(|v| v.to_string_lossy().into_owned());
+    Ok(wants_reuse(value.as_deref(), reuse_by_default)? && reuse_freed_memory())
 }
 
 #[cfg(test)]
@@ -74,5 +88,18 @@ mod tests {
             let t = tch::Tensor::full([16 << 20], i as f64, (tch::Kind::Float, tch::Device::Cpu));
             assert_eq!(t.sum(tch::Kind::Double).double_value(&[]), (i * (16 << 20)) as f64);
         }
+    }
+
+    /// The variable overrides the binary's default both ways; a typo is an error naming it.
+    #[test]
+    fn the_variable_overrides_the_default_and_rejects_other_values() {
+        for default in [true, false] {
+            assert_eq!(wants_reuse(None, default).unwrap(), default);
+            assert_eq!(wants_reuse(Some(""), default).unwrap(), default);
+            assert!(wants_reuse(Some("reuse"), default).unwrap());
+            assert!(!wants_reuse(Some("default"), default).unwrap());
+        }
+        let e = wants_reuse(Some("defualt"), true).unwrap_err().to_string();
+        assert!(e.contains("FASTSTYLE_MALLOC=defualt") && e.contains("reuse or default"), "{e}");
     }
 }

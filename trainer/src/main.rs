@@ -14,7 +14,10 @@ fn main() -> ExitCode {
     // (FASTSTYLE_MALLOC=default opts out); not by `optimize`, whose big runs are bounded by
     // memory, unless FASTSTYLE_MALLOC=reuse.
     let optimize = matches!(cli.command, Some(faststyle_trainer::Command::Optimize(_)));
-    faststyle::malloc::configure_from_env(!optimize);
+    if let Err(e) = faststyle::malloc::configure_from_env(!optimize) {
+        eprintln!("error: {e:#}");
+        return ExitCode::FAILURE;
+    }
     // Training (also fine-tuning and distilling): the first SIGINT/SIGTERM asks it to stop after the current step and save; a
     // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
     // The other subcommands keep the default: a signal ends them at once (their outputs are
