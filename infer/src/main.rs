@@ -6,11 +6,8 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     // Before the first tensor: freed tensor memory is reused, not page-faulted in again
     // (FASTSTYLE_MALLOC=default opts out).
-    if let Err(e) = faststyle::malloc::configure_from_env(true) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
-    }
-    match faststyle_infer::run(faststyle_infer::Cli::parse()) {
+    let configured = faststyle::malloc::configure_from_env(true).map_err(anyhow::Error::from);
+    match configured.and_then(|_| faststyle_infer::run(faststyle_infer::Cli::parse())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");

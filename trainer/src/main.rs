@@ -14,10 +14,7 @@ fn main() -> ExitCode {
     // (FASTSTYLE_MALLOC=default opts out); not by `optimize`, whose big runs are bounded by
     // memory, unless FASTSTYLE_MALLOC=reuse.
     let optimize = matches!(cli.command, Some(faststyle_trainer::Command::Optimize(_)));
-    if let Err(e) = faststyle::malloc::configure_from_env(!optimize) {
-        eprintln!("error: {e:#}");
-        return ExitCode::FAILURE;
-    }
+    let configured = faststyle::malloc::configure_from_env(!optimize).map_err(anyhow::Error::from);
     // Training (also fine-tuning and distilling): the first SIGINT/SIGTERM asks it to stop after the current step and save; a
     // second one exits at once (checkpoints are written atomically, so nothing is corrupted).
     // The other subcommands keep the default: a signal ends them at once (their outputs are
@@ -36,7 +33,7 @@ fn main() -> ExitCode {
         });
         stop
     });
-    match faststyle_trainer::run(&cli, stop) {
+    match configured.and_then(|_| faststyle_trainer::run(&cli, stop)) {
         Ok(_) => ExitCode::SUCCESS,
         Err(e) if e.is::<faststyle_trainer::Interrupted>() => {
             eprintln!("{e:#}");
