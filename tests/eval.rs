@@ -135,6 +135,14 @@ fn the_report_reproduces_the_models_training_loss() {
             assert!((t2 - 2.0 * t1).abs() <= 1e-9 * t1, "{t1} → {t2}");
         }
     }
+    // Files enter the key by their contents: re-stamping the VGG file and the photos (a copy,
+    // a fresh mount) still finds every entry.
+    let past = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000);
+    for f in std::iter::once(vgg.clone()).chain(std::fs::read_dir(&photos).unwrap().map(|e| e.unwrap().path())) {
+        std::fs::File::options().write(true).open(&f).unwrap().set_modified(past).unwrap();
+    }
+    let restamped = run_bin("trainer", &args);
+    assert!(restamped.ok() && restamped.stderr.matches("Gatys reused").count() == 5, "{}", restamped.stderr);
     // Another seed is another entry; --no-gatys-cache never reads one.
     let seeded = run_bin("trainer", &[&args[..], &["--seed", "3"]].concat());
     assert!(seeded.ok() && !seeded.stderr.contains("Gatys reused"), "{}", seeded.stderr);

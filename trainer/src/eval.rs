@@ -281,6 +281,7 @@ fn eval_style(
         None => None,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let cache_inputs = opts.gatys_cache.as_ref().map(|_| CacheInputs::new(cfg)).transpose()?;
     let mut rows = Vec::new();
     let mut sheet_rows = Vec::new();
     for file in files {
@@ -306,11 +307,10 @@ fn eval_style(
             style_strength: yardstick.strength(&y, &x),
             style_shares: shares,
         };
-        let cache = opts
-            .gatys_cache
-            .as_deref()
-            .map(|dir| GatysCache::new(dir, cfg, file, opts, precision, device))
-            .transpose()?;
+        let cache = match (&opts.gatys_cache, &cache_inputs) {
+            (Some(dir), Some(inputs)) => Some(GatysCache::new(dir, cfg, inputs, file, opts, precision, device)?),
+            _ => None,
+        };
         let at = match cache.as_ref().and_then(|c| c.load(&opts.gatys_iterations).map(|at| (c, at))) {
             Some((c, at)) => {
                 eprintln!("{}: Gatys reused from {}", file.display(), c.json.display());
@@ -392,7 +392,9 @@ fn gatys_points(
 /// size, the seed, the iteration counts and where the loss network runs, never on the
 /// model, so every checkpoint of a run (a curve over training steps) shares them. An entry
 /// is `<sha256 of all of those>.json` (the key and each count's loss) and one PNG per count;
-/// any change to an input is a different entry. Delete the folder to recompute.
+/// any change to an input is a different entry. Files enter the key by their contents
+/// (SHA-256), never by path or modification time, so copying the data, or a mount that
+/// re-stamps it, still finds the entries. Delete the folder to recompute.
 struct GatysCache {
     /// `<dir>/<hash>.json`.
     json: PathBuf,
@@ -405,38 +407,63 @@ struct GatysCache {
 /// Bump when the Gatys optimisation itself changes, so old entries are not reused.
 const GATYS_CACHE_VERSION: u32 = 1;
 
-impl GatysCache {
-    /// The entry for `photo` under `cfg`'s loss and `opts`.
+/// The SHA-256 (hex) of a file's contents.
+///
+/// # Errors
+/// The file cannot be read (named).
+fn file_sha256(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher).with_context(|| format!("reading {}", path.display()))?;
+    Ok(format!("{:x}", hasher.finalize()))
+}
+
+/// The digests every [`GatysCache`] key of one evaluation shares, computed once (a full VGG
+/// file is ~0.5 GB).
+struct CacheInputs {
+    /// SHA-256 of the style image file.
+    style_sha256: String,
+    /// SHA-256 of the VGG weights file.
+    vgg_sha256: String,
+}
+
+impl CacheInputs {
+    /// Digests `cfg`'s style image and VGG weights.
     ///
     /// # Errors
-    /// The photo, style image or VGG file cannot be read (named).
+    /// The config names neither, or a file cannot be read (named).
+    fn new(cfg: &TrainConfig) -> Result<Self> {
+        let style = cfg.recipe.style_image.as_deref().context("the training config names no style image")?;
+        let vgg = cfg.recipe.vgg_weights.as_deref().context("the training config names no VGG weights")?;
+        Ok(CacheInputs { style_sha256: file_sha256(style)?, vgg_sha256: file_sha256(vgg)? })
+    }
+}
+
+impl GatysCache {
+    /// The entry for `photo` under `cfg`'s loss (its files digested in `inputs`) and `opts`.
+    ///
+    /// # Errors
+    /// The photo cannot be read (named).
     fn new(
         dir: &Path,
         cfg: &TrainConfig,
+        inputs: &CacheInputs,
         photo: &Path,
         opts: &EvalOptions,
         precision: Precision,
         device: tch::Device,
     ) -> Result<Self> {
-        let digest = |p: &Path| -> Result<String> {
-            let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-            Ok(format!("{:x}", Sha256::digest(&bytes)))
-        };
         let recipe = serde_json::to_value(&cfg.recipe)?;
         let loss: serde_json::Map<String, serde_json::Value> = LOSS_FIELDS
             .iter()
             .map(|&f| (f.to_string(), recipe.get(f).cloned().unwrap_or(serde_json::Value::Null)))
             .collect();
-        let vgg = cfg.recipe.vgg_weights.as_deref().context("the training config names no VGG weights")?;
-        let vgg_meta = std::fs::metadata(vgg).with_context(|| format!("reading {}", vgg.display()))?;
-        let modified = vgg_meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-        let style = cfg.recipe.style_image.as_deref().context("the training config names no style image")?;
         let key = serde_json::json!({
             "version": GATYS_CACHE_VERSION,
             "loss": loss,
-            "style_image_sha256": digest(style)?,
-            "vgg": {"path": vgg, "bytes": vgg_meta.len(), "modified_ns": modified.map(|d| d.as_nanos().to_string())},
-            "photo": photo, "photo_sha256": digest(photo)?,
+            "style_image_sha256": inputs.style_sha256,
+            "vgg_sha256": inputs.vgg_sha256,
+            "photo_sha256": file_sha256(photo)?,
             "size": opts.size, "seed": opts.seed, "iterations": opts.gatys_iterations,
             "precision": format!("{precision:?}"), "device": format!("{device:?}"),
         });
