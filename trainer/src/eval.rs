@@ -281,7 +281,8 @@ fn eval_style(
         None => None,
     };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let cache_inputs = opts.gatys_cache.as_ref().map(|_| CacheInputs::new(cfg)).transpose()?;
+    // The cache folder with the digests its keys share (None: --no-gatys-cache).
+    let cache_at = opts.gatys_cache.as_deref().map(|dir| CacheInputs::new(cfg).map(|i| (dir, i))).transpose()?;
     let mut rows = Vec::new();
     let mut sheet_rows = Vec::new();
     for file in files {
@@ -307,10 +308,10 @@ fn eval_style(
             style_strength: yardstick.strength(&y, &x),
             style_shares: shares,
         };
-        let cache = match (&opts.gatys_cache, &cache_inputs) {
-            (Some(dir), Some(inputs)) => Some(GatysCache::new(dir, cfg, inputs, file, opts, precision, device)?),
-            _ => None,
-        };
+        let cache = cache_at
+            .as_ref()
+            .map(|(dir, inputs)| GatysCache::new(dir, cfg, inputs, file, opts, precision, device))
+            .transpose()?;
         let at = match cache.as_ref().and_then(|c| c.load(&opts.gatys_iterations).map(|at| (c, at))) {
             Some((c, at)) => {
                 eprintln!("{}: Gatys reused from {}", file.display(), c.json.display());
