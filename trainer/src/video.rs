@@ -39,6 +39,11 @@ pub struct VideoLosses {
     /// Largest zoom of `T` as a fraction (zoom uniform in 1 ± this). Default 0.03.
     #[default(0.03)]
     pub max_zoom: f64,
+    /// Round `T`'s shift to whole pixels. A whole-pixel shift (without rotation or zoom) moves
+    /// the image exactly, while a fractional one resamples it bilinearly, which blurs the
+    /// target `T(f(x))` and so also rewards a blurrier stylization. Default false.
+    #[default(false)]
+    pub whole_pixel_shifts: bool,
 }
 
 impl VideoLosses {
@@ -63,7 +68,10 @@ impl VideoLosses {
     pub fn motion(&self, seed: u64, step: u64) -> Motion {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(0xA24B_AED4_963E_E407) ^ 0x0000_7E3F_0DA1);
         let mut within = |limit: f64| if limit > 0.0 { rng.random_range(-limit..=limit) } else { 0.0 };
-        let shift = [within(self.max_shift), within(self.max_shift)];
+        let mut shift = [within(self.max_shift), within(self.max_shift)];
+        if self.whole_pixel_shifts {
+            shift = shift.map(f64::round);
+        }
         Motion { shift, rotation: within(self.max_rotation), zoom: 1.0 + within(self.max_zoom) }
     }
 }
@@ -127,6 +135,9 @@ mod tests {
             let m = cfg.motion(1, step);
             assert!(m.shift.iter().all(|s| s.abs() <= 4.0) && m.rotation.abs() <= 1.0 && (m.zoom - 1.0).abs() <= 0.03);
         }
+        let whole = VideoLosses { whole_pixel_shifts: true, ..cfg.clone() };
+        assert!((1..200).all(|step| whole.motion(1, step).shift.iter().all(|s| s.fract() == 0.0 && s.abs() <= 4.0)));
+        assert!((1..200).any(|step| whole.motion(1, step).shift != [0.0, 0.0]), "not all shifts round to 0");
         let still = VideoLosses { max_shift: 0.0, max_rotation: 0.0, max_zoom: 0.0, ..cfg.clone() };
         assert_eq!(still.motion(3, 3), Motion::IDENTITY);
         assert!(VideoLosses { max_zoom: 1.0, ..cfg.clone() }.problem().unwrap().contains("max_zoom"));
