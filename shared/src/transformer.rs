@@ -410,8 +410,10 @@ impl ResidualBlock {
     /// The block with the norms' styles blended by `styles` (`[N, S]`; see
     /// [`InstanceNorm::forward_styled`]).
     pub(crate) fn forward_styled(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
-        let y = self.in1.forward_styled(&self.conv1.forward(xs), styles).relu();
-        xs + self.in2.forward_styled(&self.conv2.forward(&y), styles)
+        let y = self.in1.forward_styled(&self.conv1.forward(xs), styles).relu_();
+        let mut out = self.in2.forward_styled(&self.conv2.forward(&y), styles);
+        out += xs;
+        out
     }
 }
 
@@ -495,8 +497,8 @@ impl TransformerNet {
     /// `styles` (`[N, S]`, `None`: the first style).
     pub(crate) fn forward_aligned(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
         let mut y = self.downsample_and_residuals(xs, styles);
-        y = self.in4.forward_styled(&self.deconv1.forward(&y), styles).relu();
-        y = self.in5.forward_styled(&self.deconv2.forward(&y), styles).relu();
+        y = self.in4.forward_styled(&self.deconv1.forward(&y), styles).relu_();
+        y = self.in5.forward_styled(&self.deconv2.forward(&y), styles).relu_();
         self.deconv3.forward(&y)
     }
 
@@ -509,8 +511,8 @@ impl TransformerNet {
     /// halves that layer again (README, "Light networks for CPUs").
     pub(crate) fn forward_aligned_fast(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
         let mut y = self.downsample_and_residuals(xs, styles);
-        y = self.in4.forward_styled(&self.deconv1.forward_subpixel(&y), styles).relu();
-        y = self.in5.forward_styled(&self.deconv2.forward_subpixel(&y), styles).relu();
+        y = self.in4.forward_styled(&self.deconv1.forward_subpixel(&y), styles).relu_();
+        y = self.in5.forward_styled(&self.deconv2.forward_subpixel(&y), styles).relu_();
         self.deconv3.forward_space_to_depth(&y)
     }
 
@@ -550,9 +552,9 @@ impl TransformerNet {
 
     /// conv1 … the residual blocks: `[N, 3, H, W]` → `[N, channels[2], H/4, W/4]`.
     fn downsample_and_residuals(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
-        let mut y = self.in1.forward_styled(&self.conv1.forward(xs), styles).relu();
-        y = self.in2.forward_styled(&self.conv2.forward(&y), styles).relu();
-        y = self.in3.forward_styled(&self.conv3.forward(&y), styles).relu();
+        let mut y = self.in1.forward_styled(&self.conv1.forward(xs), styles).relu_();
+        y = self.in2.forward_styled(&self.conv2.forward(&y), styles).relu_();
+        y = self.in3.forward_styled(&self.conv3.forward(&y), styles).relu_();
         for block in &self.res {
             y = block.forward_styled(&y, styles);
         }
