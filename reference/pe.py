@@ -149,6 +149,20 @@ class OnnxAnySize(torch.nn.Module):
         return y[:, :, top:top + h, left:left + w]
 
 
+def load_checkpoint(path):
+    """A faststyle checkpoint (safetensors) as an eval-mode TransformerNet: widths and block count
+    from its `model_config` metadata, weights in f32, the training state left out."""
+    import json
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, "pt") as f:
+        model = json.loads(f.metadata()["model_config"])
+    net = TransformerNet(tuple(model["channels"]), model["residual_blocks"]).eval()
+    net.load_state_dict({k: v.float() for k, v in load_file(path).items() if not k.startswith("train_state")}, strict=True)
+    return net
+
+
 def pad_any(x):
     """x padded as AnySize pads it, with the top and left pads (to crop back)."""
     h, w = x.shape[2], x.shape[3]

@@ -17,13 +17,11 @@ import time
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch.ao.quantization import get_default_qconfig_mapping
 from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "reference"))
-from pe import TransformerNet  # noqa: E402
+from pe import load_checkpoint  # noqa: E402
 
 CALIB, TEST, REPS = 8, 8, 5
 frames_dir, models = sys.argv[1], sys.argv[2:]
@@ -47,12 +45,8 @@ def median_seconds(net, x):
 
 rows = []
 for path in models:
-    with safe_open(path, "pt") as f:
-        model = json.loads(f.metadata()["model_config"])
-    weights = {k: v.float() for k, v in load_file(path).items() if not k.startswith("train_state")}
-    channels = model["channels"]
-    net = TransformerNet(tuple(channels), model["residual_blocks"]).eval()
-    net.load_state_dict(weights, strict=True)
+    net = load_checkpoint(path)
+    channels = [net.conv1.conv2d.out_channels, net.conv2.conv2d.out_channels, net.conv3.conv2d.out_channels]
     fp32 = median_seconds(net, test[0])
     # "all": every layer int8; "inner": conv1 and deconv3 (the 9x9 convs at full resolution,
     # whose input and output are the image) stay fp32, the usual first/last-layer exception.

@@ -24,11 +24,9 @@ import sys
 import numpy as np
 import torch
 from PIL import Image
-from safetensors import safe_open
-from safetensors.torch import load_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "reference"))
-from pe import TransformerNet  # noqa: E402
+from pe import load_checkpoint  # noqa: E402
 
 FRAMES, SIZE, MARGIN, SHIFTS = 40, 320, 8, (1, 2, 3, 4)
 frames_dir, models = sys.argv[1], sys.argv[2:]
@@ -49,10 +47,7 @@ def mean_abs(a):
 files = sorted(glob.glob(os.path.join(frames_dir, "*")))[:FRAMES]
 inputs = [load(f) for f in files]
 for path in models:
-    with safe_open(path, "pt") as f:
-        model = json.loads(f.metadata()["model_config"])
-    net = TransformerNet(tuple(model["channels"]), model["residual_blocks"]).eval()
-    net.load_state_dict({k: v.float() for k, v in load_file(path).items() if not k.startswith("train_state")})
+    net = load_checkpoint(path)
 
     def stylize(x):
         with torch.no_grad():
