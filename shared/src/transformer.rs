@@ -206,50 +206,38 @@ impl Module for ConvLayer {
 
 impl ConvLayer {
     /// The same result as `forward` for stride 1, an odd kernel `k` and even H, W (up to
-    /// float rounding), computed at half resolution: the reflect-padded input is folded
-    /// space-to-depth (`pixel_unshuffle(2)`: `[N, C, H+k−1, W+k−1]` →
-    /// `[N, 4C, (H+k−1)/2, (W+k−1)/2]`), one `(k+1)/2`-square convolution with
-    /// [`space_to_depth_weights`] gives the four output phases as `4·O` channels, and
-    /// `pixel_shuffle(2)` interleaves them back to `[N, O, H, W]`. More multiply-adds than the
-    /// direct conv (`(k+1)²/k²`, 1.23× for 9×9), but for few output channels (deconv3: 3) the
-    /// direct kernel wastes most of each vector, and this form runs about twice as fast on CPU,
-    /// forward and backward (measured, README). Other shapes fall back to `forward`.
+    /// float rounding), computed as its four output phases at half resolution: one stride-2
+    /// convolution of the reflect-padded input (`[N, C, H+k−1, W+k−1]`) with
+    /// [`phase_weights`] (`(k+1)`-square kernels) gives `[N, 4·O, H/2, W/2]`, and
+    /// `pixel_shuffle(2)` interleaves the phases back to `[N, O, H, W]`. More multiply-adds
+    /// than the direct conv (`(k+1)²/k²`, 1.23× for 9×9), but for few output channels
+    /// (deconv3: 3) the direct kernel wastes most of each vector, and this form runs about
+    /// three times as fast on CPU (measured, README). Other shapes fall back to `forward`.
     /// Differentiable.
-    pub(crate) fn forward_space_to_depth(&self, xs: &Tensor) -> Tensor {
+    pub(crate) fn forward_phases(&self, xs: &Tensor) -> Tensor {
         let ws = &self.conv2d.ws;
         let (k, (h, w)) = (ws.size()[2], (xs.size()[2], xs.size()[3]));
         if self.stride != 1 || k % 2 == 0 || h % 2 != 0 || w % 2 != 0 {
             return self.forward(xs);
         }
         let p = k / 2;
-        let folded = xs.pad([p, p, p, p], "reflect", None).pixel_unshuffle(2);
+        let padded = xs.pad([p, p, p, p], "reflect", None);
         let bias = self.conv2d.bs.as_ref().map(|b| b.repeat_interleave_self_int(4, 0, None));
-        folded.conv2d(&space_to_depth_weights(ws), bias.as_ref(), [1, 1], [0, 0], [1, 1], 1).pixel_shuffle(2)
+        padded.conv2d(&phase_weights(ws), bias.as_ref(), [2, 2], [0, 0], [1, 1], 1).pixel_shuffle(2)
     }
 }
 
-/// Weights of the space-to-depth form of a stride-1 `k×k` convolution (`k` odd):
-/// `[O, C, k, k]` → `[4·O, 4·C, (k+1)/2, (k+1)/2]`. Output channel `4o + 2a + b` makes output
-/// pixels `(2i + a, 2j + b)` of channel `o` (the `pixel_shuffle(2)` order); input channel
-/// `4c + 2q + r` holds padded input pixels `(2i + q, 2j + r)` of channel `c` (the
-/// `pixel_unshuffle(2)` order). Output row `2i + a` reads padded rows `2i + a + u`, `u < k`;
-/// writing `a + u = 2p + q` makes it row `i + p` of phase `q`, so the folded tap `(q, p)` of
-/// phase `a` is the original tap `u = 2p + q − a` (zero outside `0..k`): the kernel padded by
-/// `a` zeros before and `1 − a` after, split into `(p, q)`. The same along columns.
-pub(crate) fn space_to_depth_weights(w: &Tensor) -> Tensor {
+/// Weights of the phase form of a stride-1 `k×k` convolution (`k` odd), for a stride-2
+/// convolution over the same padded input: `[O, C, k, k]` → `[4·O, C, k+1, k+1]`. Output
+/// channel `4o + 2a + b` (the `pixel_shuffle(2)` order) makes output pixels `(2i + a, 2j + b)`
+/// of channel `o`: its window starts at padded pixel `(2i, 2j)`, so it is the kernel shifted by
+/// `a` rows and `b` columns (`a`, `b` zeros before, `1 − a`, `1 − b` after).
+pub(crate) fn phase_weights(w: &Tensor) -> Tensor {
     let (o, c, k) = (w.size()[0], w.size()[1], w.size()[2]);
-    let half = (k + 1) / 2;
-    let phases: Vec<Tensor> = [(0, 0), (0, 1), (1, 0), (1, 1)]
-        .iter()
-        .map(|&(a, b)| {
-            // [O, C, k+1, k+1] → [O, C, p, q, p', r] → [O, C, q, r, p, p'] → [O, 4C, half, half].
-            w.constant_pad_nd([b, 1 - b, a, 1 - a])
-                .view([o, c, half, 2, half, 2])
-                .permute([0, 1, 3, 5, 2, 4])
-                .reshape([o, 4 * c, half, half])
-        })
-        .collect();
-    Tensor::stack(&phases, 1).reshape([4 * o, 4 * c, half, half])
+    let phases: Vec<Tensor> =
+        [(0, 0), (0, 1), (1, 0), (1, 1)].iter().map(|&(a, b)| w.constant_pad_nd([b, 1 - b, a, 1 - a])).collect();
+    // [O, 4, C, k+1, k+1] → [4·O, C, k+1, k+1].
+    Tensor::stack(&phases, 1).reshape([4 * o, c, k + 1, k + 1])
 }
 
 /// Weights of the sub-pixel form of "nearest ×2 upsample, reflect-pad 1, 3×3 conv":
@@ -303,8 +291,8 @@ impl UpsampleConvLayer {
     /// The same result as `forward` (up to float rounding) without materialising the
     /// upsampled image: one 2×2 convolution with [`subpixel_weights`] over the input padded by
     /// edge replication (reflect-padding the ×2 image by 1 repeats its edge pixels, which are
-    /// the input's), then a pixel shuffle. 4/9 of the multiply-adds; about 3× faster on CPU
-    /// for deconv1 (README). Needs factor 2 and a 3×3 kernel, else falls back to `forward`.
+    /// the input's), the four phases then copied into their interleaved places. 4/9 of the
+    /// multiply-adds; about 3× faster on CPU for deconv1 (README). Needs factor 2 and a 3×3 kernel, else falls back to `forward`.
     pub(crate) fn forward_subpixel(&self, xs: &Tensor) -> Tensor {
         let ws = &self.conv2d.ws;
         if self.upsample != 2 || ws.size()[2..] != [3, 3] {
@@ -323,12 +311,16 @@ impl UpsampleConvLayer {
             h + 1,
             w + 1,
         ]);
-        // Phase (a, b) of output pixel (i, j) is window (i + a, j + b).
-        let phases: Vec<Tensor> = [(0, 0), (0, 1), (1, 0), (1, 1)]
-            .iter()
-            .map(|&(a, b)| y.select(1, a).select(1, b).narrow(2, a, h).narrow(3, b, w))
-            .collect();
-        Tensor::stack(&phases, 2).reshape([n, o * 4, h, w]).pixel_shuffle(2)
+        // Phase (a, b) of output pixel (i, j) is window (i + a, j + b): each phase is copied
+        // once, straight into its interleaved place in the output (`[N, O, h, 2, w, 2]`),
+        // rather than stacked and then pixel-shuffled (two copies).
+        let out = Tensor::empty([n, o, 2 * h, 2 * w], (xs.kind(), xs.device()));
+        let interleaved = out.view([n, o, h, 2, w, 2]);
+        for (a, b) in [(0, 0), (0, 1), (1, 0), (1, 1)] {
+            let phase = y.select(1, a).select(1, b).narrow(2, a, h).narrow(3, b, w);
+            interleaved.select(3, a).select(4, b).copy_(&phase);
+        }
+        out
     }
 }
 
@@ -358,9 +350,10 @@ impl InstanceNorm {
     /// Normalises `[N, C, H, W]`; `styles` (`[N, S]`) blends the per-style scales and shifts
     /// of a conditional norm (`None`: the first style's). A single-style norm ignores it.
     pub(crate) fn forward_styled(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
-        let plain = |w: Option<&Tensor>, b: Option<&Tensor>| {
-            xs.instance_norm(w, b, None::<&Tensor>, None::<&Tensor>, true, 0.0, INSTANCE_NORM_EPS, true)
-        };
+        // Group norm with one group per channel is instance norm (Wu & He 2018, §3.1), affine
+        // step included; libtorch's group-norm kernel is 3–8× faster on CPU than its
+        // instance norm (a batch norm over `[1, N·C, H, W]`), forward and backward (README).
+        let plain = |w: Option<&Tensor>, b: Option<&Tensor>| xs.group_norm(xs.size()[1], w, b, INSTANCE_NORM_EPS, true);
         if self.weight.dim() == 1 {
             return plain(Some(&self.weight), Some(&self.bias));
         }
@@ -503,8 +496,8 @@ impl TransformerNet {
     }
 
     /// [`TransformerNet::forward_aligned`] computed faster: the upsampling convolutions in
-    /// sub-pixel form ([`UpsampleConvLayer::forward_subpixel`]) and deconv3 in space-to-depth
-    /// form ([`ConvLayer::forward_space_to_depth`]). The same function, so the same values and
+    /// sub-pixel form ([`UpsampleConvLayer::forward_subpixel`]) and deconv3 in phase form
+    /// ([`ConvLayer::forward_phases`]). The same function, so the same values and
     /// gradients within float rounding (tests: outputs ≤ 1e-5 relative, PyTorch golden
     /// ≤ 1e-4, parameter gradients ≤ 1e-9 in f64); differentiable. On CPU at 640×360 the two
     /// forms took 1.35× less time per forward than PE's, and deconv3's space-to-depth form
@@ -513,7 +506,7 @@ impl TransformerNet {
         let mut y = self.downsample_and_residuals(xs, styles);
         y = self.in4.forward_styled(&self.deconv1.forward_subpixel(&y), styles).relu_();
         y = self.in5.forward_styled(&self.deconv2.forward_subpixel(&y), styles).relu_();
-        self.deconv3.forward_space_to_depth(&y)
+        self.deconv3.forward_phases(&y)
     }
 
     /// Stylizes any size like `forward` (pad to a multiple of 4, crop back), with
@@ -776,11 +769,11 @@ mod tests {
         }
     }
 
-    /// The space-to-depth form equals the direct reflection-padded conv, values and gradients
+    /// The phase form equals the direct reflection-padded conv, values and gradients
     /// (f64, random weights and biases), for the output conv's shapes (9×9, 32/16/8 → 3) and
     /// others; stride 2 and odd sides fall back to `forward` and so are equal exactly.
     #[test]
-    fn space_to_depth_conv_matches_direct() {
+    fn phase_conv_matches_direct() {
         tch::manual_seed(3);
         for (c_in, c_out, k, stride, h, w) in [
             (32, 3, 9, 1, 12, 20),
@@ -794,7 +787,7 @@ mod tests {
             let layer = ConvLayer::new(vs.root() / "c", c_in, c_out, k, stride);
             vs.double();
             let x = (Tensor::rand([2, c_in, h, w], (Kind::Double, Device::Cpu)) * 10.0).set_requires_grad(true);
-            let (direct, folded) = (layer.forward(&x), layer.forward_space_to_depth(&x));
+            let (direct, folded) = (layer.forward(&x), layer.forward_phases(&x));
             assert_eq!(folded.size(), direct.size(), "{c_in}→{c_out} {k}×{k} at {h}×{w}");
             let e = (&folded - &direct).abs().max().double_value(&[]) / direct.abs().max().double_value(&[]);
             assert!(e < 1e-12, "{c_in}→{c_out} {k}×{k} at {h}×{w}: relative error {e:e}");
@@ -816,19 +809,23 @@ mod tests {
     }
 
     /// Hand-computed layout for a 3×3 kernel `1..=9` (one channel in and out): output phase
-    /// `(a, b)`, input phase `(q, r)`, tap `(p, p')` holds `w[2p + q − a][2p' + r − b]`, zero
-    /// outside the kernel.
+    /// `(a, b)` (channel `2a + b`) is the kernel in a 4×4 window, shifted `a` rows down and `b`
+    /// columns right, zeros elsewhere.
     #[test]
-    fn space_to_depth_weight_layout() {
+    fn phase_weight_layout() {
         let w = Tensor::arange_start(1, 10, (Kind::Float, Device::Cpu)).view([1, 1, 3, 3]);
-        let f = space_to_depth_weights(&w);
-        assert_eq!(f.size(), [4, 4, 2, 2]);
-        // Output phase (a, b) = (0, 0), input phase (q, r) = (0, 0): taps w[0,0], w[0,2], w[2,0], w[2,2].
-        assert_eq!(Vec::<f32>::try_from(f.get(0).get(0).flatten(0, -1)).unwrap(), [1.0, 3.0, 7.0, 9.0]);
-        // Phase (0, 0), input (q, r) = (1, 1): w[1,1] at (0, 0); taps past row/column 2 are 0.
-        assert_eq!(Vec::<f32>::try_from(f.get(0).get(3).flatten(0, -1)).unwrap(), [5.0, 0.0, 0.0, 0.0]);
-        // Phase (1, 1) = output channel 3, input (0, 0): u = 2p − 1 → p = 1 reads w[1][1]; p = 0 is
-        // the zero before the kernel.
-        assert_eq!(Vec::<f32>::try_from(f.get(3).get(0).flatten(0, -1)).unwrap(), [0.0, 0.0, 0.0, 5.0]);
+        let f = phase_weights(&w);
+        assert_eq!(f.size(), [4, 1, 4, 4]);
+        let phase = |c: i64| Vec::<f32>::try_from(f.get(c).flatten(0, -1)).unwrap();
+        #[rustfmt::skip]
+        let expected: [[f32; 16]; 4] = [
+            [1., 2., 3., 0., 4., 5., 6., 0., 7., 8., 9., 0., 0., 0., 0., 0.],
+            [0., 1., 2., 3., 0., 4., 5., 6., 0., 7., 8., 9., 0., 0., 0., 0.],
+            [0., 0., 0., 0., 1., 2., 3., 0., 4., 5., 6., 0., 7., 8., 9., 0.],
+            [0., 0., 0., 0., 0., 1., 2., 3., 0., 4., 5., 6., 0., 7., 8., 9.],
+        ];
+        for (c, e) in expected.iter().enumerate() {
+            assert_eq!(phase(c as i64), e, "phase {c}");
+        }
     }
 }
