@@ -337,4 +337,23 @@ mod tests {
         let err = decode_rgb(b"hello, I am text", p).unwrap_err().to_string();
         assert!(err.contains("folder/x.jpg") && err.contains("not a recognised image format"), "{err}");
     }
+
+    /// A JPEG round trip keeps a smooth image to within a few levels; a side JPEG cannot hold
+    /// (over 65535 px) is an error naming the file, and no file or temp file is left.
+    #[test]
+    fn jpeg_output_round_trips_and_refuses_oversized_sides() {
+        let dir = tempfile::tempdir().unwrap();
+        let img = RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 4) as u8, (y * 5) as u8, 128]));
+        let path = dir.path().join("out.jpg");
+        write_image(&path, &img).unwrap();
+        let back = decode_rgb(&std::fs::read(&path).unwrap(), &path).unwrap();
+        assert_eq!(back.dimensions(), (64, 48));
+        let worst = img.as_raw().iter().zip(back.as_raw()).map(|(a, b)| a.abs_diff(*b)).max().unwrap();
+        assert!(worst <= 4, "largest difference {worst} levels");
+
+        let wide = dir.path().join("wide.jpg");
+        let err = write_image(&wide, &RgbImage::new(65_536, 1)).unwrap_err().to_string();
+        assert!(err.contains("wide.jpg") && err.contains("65535"), "{err}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "only out.jpg is left");
+    }
 }
