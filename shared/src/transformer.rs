@@ -211,8 +211,8 @@ impl ConvLayer {
     /// [`phase_weights`] (`(k+1)`-square kernels) gives `[N, 4·O, H/2, W/2]`, and
     /// `pixel_shuffle(2)` interleaves the phases back to `[N, O, H, W]`. More multiply-adds
     /// than the direct conv (`(k+1)²/k²`, 1.23× for 9×9), but for few output channels
-    /// (deconv3: 3) the direct kernel wastes most of each vector, and this form runs about
-    /// three times as fast on CPU (measured, README). Other shapes fall back to `forward`.
+    /// (deconv3: 3) the direct kernel wastes most of each vector, and this form runs 2.5–3×
+    /// as fast on CPU (measured, README). Other shapes fall back to `forward`.
     /// Differentiable.
     pub(crate) fn forward_phases(&self, xs: &Tensor) -> Tensor {
         let ws = &self.conv2d.ws;
@@ -292,7 +292,8 @@ impl UpsampleConvLayer {
     /// upsampled image: one 2×2 convolution with [`subpixel_weights`] over the input padded by
     /// edge replication (reflect-padding the ×2 image by 1 repeats its edge pixels, which are
     /// the input's), the four phases then copied into their interleaved places. 4/9 of the
-    /// multiply-adds; about 3× faster on CPU for deconv1 (README). Needs factor 2 and a 3×3 kernel, else falls back to `forward`.
+    /// multiply-adds; about 3× faster on CPU for deconv1 (README). Needs factor 2 and a 3×3
+    /// kernel, else falls back to `forward`.
     pub(crate) fn forward_subpixel(&self, xs: &Tensor) -> Tensor {
         let ws = &self.conv2d.ws;
         if self.upsample != 2 || ws.size()[2..] != [3, 3] {
@@ -500,8 +501,8 @@ impl TransformerNet {
     /// ([`ConvLayer::forward_phases`]). The same function, so the same values and
     /// gradients within float rounding (tests: outputs ≤ 1e-5 relative, PyTorch golden
     /// ≤ 1e-4, parameter gradients ≤ 1e-9 in f64); differentiable. On CPU at 640×360 the two
-    /// forms took 1.35× less time per forward than PE's, and deconv3's space-to-depth form
-    /// halves that layer again (README, "Light networks for CPUs").
+    /// forms took 1.35× less time per forward than PE's, and deconv3's phase form cuts that
+    /// layer 2.5–3× again (README, "Light networks for CPUs").
     pub(crate) fn forward_aligned_fast(&self, xs: &Tensor, styles: Option<&Tensor>) -> Tensor {
         let mut y = self.downsample_and_residuals(xs, styles);
         y = self.in4.forward_styled(&self.deconv1.forward_subpixel(&y), styles).relu_();
