@@ -365,7 +365,8 @@ impl InstanceNorm {
             };
             mixed.unsqueeze(-1).unsqueeze(-1)
         };
-        plain(None, None) * per_sample(&self.weight) + per_sample(&self.bias)
+        // shift + normalised · scale in one pass (`addcmul` broadcasts the `[N, C, 1, 1]` terms).
+        per_sample(&self.bias).addcmul(&plain(None, None), &per_sample(&self.weight))
     }
 }
 
