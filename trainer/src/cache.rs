@@ -81,9 +81,11 @@ pub(crate) struct CacheIndex {
     pub skipped: Vec<(String, String)>,
 }
 
-/// A fingerprint of a folder's image files: SHA-256 over their relative paths, sizes and
-/// modification times, in sorted order. It changes when a file is added, removed, replaced
-/// or edited.
+/// A fingerprint of a folder's image files: SHA-256 over their relative paths and sizes, in
+/// sorted order. It changes when a file is added, removed, renamed, or replaced by one of
+/// another size; it stays when the folder is copied, re-mounted or synced elsewhere (which
+/// resets modification times but keeps the training data, so a run resumes and a cache stays
+/// valid on another machine). An image edited in place to exactly its old size goes unseen.
 pub fn folder_fingerprint(dir: &Path, listing: &ImageListing) -> String {
     let mut h = Sha256::new();
     for f in &listing.files {
@@ -92,8 +94,6 @@ pub fn folder_fingerprint(dir: &Path, listing: &ImageListing) -> String {
         h.update([0]);
         if let Ok(m) = std::fs::metadata(f) {
             h.update(m.len().to_le_bytes());
-            let mtime = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            h.update(mtime.map(|d| d.as_nanos()).unwrap_or(0).to_le_bytes());
         }
     }
     format!("{:x}", h.finalize())
@@ -311,5 +311,22 @@ mod tests {
         assert_eq!(first, fp(dir.path()));
         std::fs::copy(&a, dir.path().join("b.png")).unwrap();
         assert_ne!(first, fp(dir.path()));
+    }
+
+    #[test]
+    fn fingerprint_survives_a_copy_but_not_a_resized_file() {
+        // A folder copied elsewhere (new modification times, as after rsync without -t or a
+        // fresh mount) keeps its fingerprint; a file replaced by one of another size does not.
+        let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let img = |v: u8| image::RgbImage::from_fn(8, 8, move |x, y| image::Rgb([x as u8 * v, y as u8, 3]));
+        img(9).save(one.path().join("a.png")).unwrap();
+        let fp = |d: &Path| folder_fingerprint(d, &list_images(d).unwrap());
+        let before = fp(one.path());
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(86_400);
+        std::fs::copy(one.path().join("a.png"), two.path().join("a.png")).unwrap();
+        std::fs::File::options().write(true).open(two.path().join("a.png")).unwrap().set_modified(old).unwrap();
+        assert_eq!(before, fp(two.path()), "a copy with another mtime is the same data");
+        image::RgbImage::from_fn(16, 8, |x, y| image::Rgb([x as u8, y as u8, 7])).save(two.path().join("a.png")).unwrap();
+        assert_ne!(before, fp(two.path()), "a replaced file of another size is new data");
     }
 }
