@@ -131,6 +131,39 @@ fn resume_refuses_a_changed_config_unless_forced_and_allows_more_steps() {
     assert!(!out.status.success() && out.stderr.clone().contains("--steps"), "{}", out.stderr.clone());
 }
 
+#[test]
+fn resume_refuses_a_changed_dataset_unless_forced_and_then_remembers_it() {
+    let fx = TrainFixture::new();
+    ok(&run_bin("trainer", &with_flags(fx.args("run", 2), &["--checkpoint-every", "0"])));
+    let run = fx.path("run").to_string_lossy().into_owned();
+    let resume = |steps: &str, force: bool| {
+        let mut args = vec!["--resume".to_string(), run.clone(), "--steps".into(), steps.into()];
+        args.extend(force.then(|| "--force".to_string()));
+        run_bin("trainer", &args)
+    };
+    // A copy of the data with fresh modification times is the same dataset.
+    let a = fx.path("data/a");
+    let first = std::fs::read_dir(&a).unwrap().map(|e| e.unwrap().path()).min().unwrap();
+    let bytes = std::fs::read(&first).unwrap();
+    std::fs::remove_file(&first).unwrap();
+    std::fs::write(&first, &bytes).unwrap();
+    ok(&resume("3", false));
+
+    // A new photo changes it: refused, naming the dataset and --force.
+    write_scenes(&fx.path("data/c"), 1, 48, 48, 40);
+    let out = resume("4", false);
+    assert!(!out.ok(), "a changed dataset must be refused");
+    assert!(
+        out.stderr.contains("has changed since this run started") && out.stderr.contains("--force"),
+        "{}",
+        out.stderr
+    );
+    // --force goes on with it, and from then on it is the run's dataset: no --force needed.
+    ok(&resume("4", true));
+    ok(&resume("5", false));
+    assert_eq!(train_steps(&fx.path("run")), (1..=5).collect::<Vec<_>>());
+}
+
 /// SIGINT and SIGTERM each stop training with a checkpoint, exit code 130 and a message
 /// saying how to resume; the resumed run continues the step count and the metrics log.
 #[test]

@@ -326,7 +326,9 @@ mod tests {
         std::fs::copy(one.path().join("a.png"), two.path().join("a.png")).unwrap();
         std::fs::File::options().write(true).open(two.path().join("a.png")).unwrap().set_modified(old).unwrap();
         assert_eq!(before, fp(two.path()), "a copy with another mtime is the same data");
-        image::RgbImage::from_fn(16, 8, |x, y| image::Rgb([x as u8, y as u8, 7])).save(two.path().join("a.png")).unwrap();
+        image::RgbImage::from_fn(16, 8, |x, y| image::Rgb([x as u8, y as u8, 7]))
+            .save(two.path().join("a.png"))
+            .unwrap();
         assert_ne!(before, fp(two.path()), "a replaced file of another size is new data");
     }
 }

@@ -226,6 +226,9 @@ impl<'a> Trainer<'a> {
             r.restore(&vs, &mut adam)?;
             scaler.scale = r.state.loss_scale;
             state = r.state.clone();
+            // The dataset the run goes on with: the same one, or, under --force, the one the
+            // user accepted, so that later resumes compare against it and need no --force.
+            state.dataset_fingerprint = data.fingerprint.clone();
             console.say(&format!("resuming from {} at step {}", r.path.display(), r.state.step));
         }
         let meta = checkpoint_meta(cfg, &objective::recipe_styles(&cfg.recipe)?)?;
