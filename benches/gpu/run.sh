@@ -17,8 +17,15 @@
 #      PyTorch eager loop (benches/infer_reference.py) fp32, and fp16 + channels-last;
 #   4. training: s/step at batch 4, 256 px (Johnson's recipe) from the dataset cache, loss
 #      network fp32 and bf16; projected time for 40k steps;
-#   5. the time left: train configs/starry_night.json at batch 4, 256 px, until the budget
-#      ends (SIGINT saves a checkpoint), and bring it back as F16.
+#   5. the time left: train configs/starry_night.json at batch 4, 256 px towards Johnson's 40k
+#      steps (lr 1e-3, the last 4000 at 1e-4), until the budget ends (SIGINT saves a
+#      checkpoint), and bring it back as F16.
+#
+# Further calls go on training (the device keeps ignored folders while it stays warm, about 30 s
+# between calls): ONLY=ship benches/gpu/run.sh skips steps 2-4 and resumes the run in SHIP_DIR
+# (default out/gpu-ship, with its dataset cache beside it) exactly; on a fresh machine, where
+# that folder is gone, SHIP_INIT=FILE starts a new run from a checkpoint brought back before
+# (its weights; Adam starts afresh), e.g. with .gpu/starry_night_gpu.safetensors carried along.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 DEVICE=${DEVICE:-cuda}
@@ -27,6 +34,9 @@ BUDGET=${BUDGET:-560}            # seconds for the whole command (the tool allow
 OUT=${OUT:-out/gpu}
 PACK=${PACK:-.gpu}
 DATA=${DATA:-$PACK}              # train_256/, style/, weights/, frames/
+ONLY=${ONLY:-all}                # all, or ship (step 5 only, resuming SHIP_DIR)
+SHIP_DIR=${SHIP_DIR:-out/gpu-ship}
+SHIP_INIT=${SHIP_INIT:-}
 START=$(date +%s)
 left() { echo $((BUDGET - ($(date +%s) - START))); }
 mkdir -p "$OUT"
@@ -56,6 +66,9 @@ STYLE=$DATA/style/starry_night.jpg
 VGG=$DATA/weights/vgg19-conv1_1-conv3_4.safetensors
 MODEL=models/starry_night.safetensors
 J=$WORK/json && mkdir -p "$J"
+train_common=(--style "$STYLE" --vgg "$VGG" --batch-size "$BATCH" --image-size "$SIZE" --preview-images 0)
+train_args=(--config configs/starry_night.json "${train_common[@]}")
+CACHE=$SHIP_DIR.train-$SIZE.cache
 
 echo "== 1. machine"
 date -u
@@ -69,6 +82,7 @@ print(json.dumps({"torch": torch.__version__, "cuda": torch.version.cuda, "cudnn
 PY
 cat "$J/torch.json"
 
+if [[ $ONLY != ship ]]; then
 echo "== 2a. correctness: infer on $DEVICE against the CPU"
 mkdir -p "$WORK/png"
 "$PY" - "$DATA/frames" "$WORK/png" "$NCHECK" <<'PY'
@@ -102,8 +116,6 @@ PY
 cat "$J/correctness.json"
 
 echo "== 2b. correctness: $STEPS20 training steps on $DEVICE against the CPU (same seed, fp32 loss network)"
-train_args=(--config configs/starry_night.json --style "$STYLE" --vgg "$VGG"
-  --batch-size "$BATCH" --image-size "$SIZE" --preview-images 0)
 for d in cpu "$DEVICE"; do
   "$BIN/trainer" "${train_args[@]}" --dataset "$DATA/train_256" --steps "$STEPS20" --log-every 1 --checkpoint-every 0 --device "$d" --precision fp32 \
     --out "$WORK/curve_$d" | tail -1
@@ -156,29 +168,49 @@ for flags in "" "--half --channels-last"; do
 done
 
 echo "== 4. training speed: batch $BATCH, ${SIZE}px, $(left) s left"
-"$BIN/trainer" prepare --dataset "$DATA/train_256" --image-size "$SIZE" --output "$WORK/train.cache" 2>&1 | tail -1
+mkdir -p "$(dirname "$CACHE")"
+[[ -f $CACHE ]] || "$BIN/trainer" prepare --dataset "$DATA/train_256" --image-size "$SIZE" --output "$CACHE" 2>&1 | tail -1
 : >"$J/train.jsonl"
 for p in fp32 bf16; do
   [[ $DEVICE == cpu && $p == bf16 ]] && continue
   (( $(left) > 120 )) || { echo "skipped training speed $p: $(left) s left"; continue; }
-  line=$("$BIN/trainer" "${train_args[@]}" --dataset "$WORK/train.cache" --steps "$SPEED_STEPS" --log-every 50 --checkpoint-every 0 \
+  line=$("$BIN/trainer" "${train_args[@]}" --dataset "$CACHE" --steps "$SPEED_STEPS" --log-every 50 --checkpoint-every 0 \
     --device "$DEVICE" --precision "$p" --out "$WORK/speed_$p" 2>&1 | grep "^trained steps")
   echo "$p: $line"
   "$PY" -c 'import json,sys,re; m=re.search(r"\(([0-9.]+) s/step\)", sys.argv[2]); s=float(m.group(1)); print(json.dumps({"precision": sys.argv[1], "s_per_step": s, "steps_per_s": 1/s, "projected_40k_min": s*40000/60}))' \
     "$p" "$line" >>"$J/train.jsonl"
 done
 cat "$J/train.jsonl"
+fi
 
 remaining=$(( $(left) - 40 ))
 (( remaining > SHIP_MAX )) && remaining=$SHIP_MAX
 echo "== 5. training the shipped style with the $remaining s left"
 if (( remaining > 30 )); then
-  timeout -s INT "$remaining" "$BIN/trainer" "${train_args[@]}" --dataset "$WORK/train.cache" --steps 40000 \
-    --checkpoint-every 2000 --log-every 100 --device "$DEVICE" --out "$WORK/ship" 2>&1 | grep -vE "^step [0-9]+/"
-  last=$(ls "$WORK/ship"/final.safetensors "$WORK/ship"/checkpoint_*.safetensors 2>/dev/null | sort | tail -1)
+  mkdir -p "$(dirname "$CACHE")"
+  [[ -f $CACHE ]] || "$BIN/trainer" prepare --dataset "$DATA/train_256" --image-size "$SIZE" --output "$CACHE" 2>&1 | tail -1
+  ship_flags=(--steps 40000 --checkpoint-every 2000 --log-every 100 --device "$DEVICE")
+  if compgen -G "$SHIP_DIR/checkpoint_*.safetensors" >/dev/null; then
+    echo "resuming $SHIP_DIR"
+    ship_cmd=("$BIN/trainer" --resume "$SHIP_DIR" "${ship_flags[@]}")
+  else
+    rm -rf "$SHIP_DIR"
+    config=configs/starry_night.json
+    if [[ -n $SHIP_INIT ]]; then
+      config=$WORK/ship.json
+      "$PY" -c 'import json,sys; c=json.load(open(sys.argv[1])); c["init_from"]=sys.argv[2]; json.dump(c, open(sys.argv[3], "w"))' \
+        configs/starry_night.json "$SHIP_INIT" "$config"
+      echo "starting from $SHIP_INIT"
+    fi
+    # Johnson's length at lr 1e-3, the last tenth at 1e-4 (the shipped recipe's decay).
+    ship_cmd=("$BIN/trainer" --config "$config" "${train_common[@]}" --dataset "$CACHE" --lr-decay-every 36000 \
+      --lr-decay-factor 0.1 "${ship_flags[@]}" --out "$SHIP_DIR")
+  fi
+  timeout --foreground -s INT "$remaining" "${ship_cmd[@]}" 2>&1 | grep -vE "^step [0-9]+/"
+  last=$(ls "$SHIP_DIR"/final.safetensors "$SHIP_DIR"/checkpoint_*.safetensors 2>/dev/null | sort | tail -1)
   if [[ -n $last ]]; then
     "$BIN/infer" convert "$last" -o "$OUT/starry_night_gpu.safetensors" --dtype f16
-    cp "$WORK/ship/metrics.jsonl" "$OUT/ship_metrics.jsonl"
+    cp "$SHIP_DIR/metrics.jsonl" "$OUT/ship_metrics.jsonl"
   fi
 fi
 
