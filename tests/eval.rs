@@ -3,7 +3,8 @@
 //! file; Gatys' counts, the contact sheet and bad inputs.
 
 use faststyle::checkpoint::save;
-use faststyle::image_io::{image_to_tensor, read_rgb, resize_center_crop};
+use faststyle::image_io::{image_to_tensor, read_rgb, resize_center_crop, tensor_to_image};
+use faststyle::quality::period2_peak;
 use faststyle::vgg::{RELU1_2, RELU2_2};
 use faststyle::{
     Checkpoint, LayerWeight, LossNetwork, LossNetworkConfig, LossWeights, PerceptualLoss, Preprocessing, StoreDtype,
@@ -93,6 +94,10 @@ fn the_report_reproduces_the_models_training_loss() {
             assert!((got[1].as_f64().unwrap() - want).abs() < 1e-5, "{name} {layer}: {got} vs {want}");
         }
         assert!(row["style_strength"].as_f64().unwrap() < 1.0);
+        // The period-2 figure of the model's output as saved (0-255, rounded).
+        let styled = tensor_to_image(&tch::no_grad(|| ck.net.forward_fast(&x))).unwrap();
+        let peak = row["period2_peak"].as_f64().unwrap();
+        assert!((peak - period2_peak(&styled)).abs() < 1e-9, "{name}: period-2 peak {peak}");
         let ratio = row["gatys"][1]["ratio"].as_f64().unwrap();
         assert!((ratio - got / row["gatys"][1]["loss"]["total"].as_f64().unwrap()).abs() < 1e-9);
     }

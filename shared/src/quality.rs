@@ -8,6 +8,8 @@
 //!   an image is than the photo it came from, on fixed VGG layers with equal weights and a
 //!   fixed painting size, so models trained with different layers, weights or style sizes are
 //!   measured alike;
+//! - **period-2 peak** ([`period2_peak`]): the checkerboard of stride-2 upsampling (Odena et
+//!   al. 2016) as a peak of the luma power spectrum at ½ cycle per pixel;
 //! - **temporal stability** ([`temporal_figures`], flow-free): on consecutive video frames, how
 //!   much the output changes between frames against how much the input does (the
 //!   frame-difference view of Xu et al. 2021, arXiv 2102.05822), and how much it changes under a
@@ -21,7 +23,7 @@ use crate::vgg::{LossNetwork, LossNetworkConfig, VggArch, VggPadding, RELU1_2, R
 use image::RgbImage;
 use serde::Serialize;
 use std::path::Path;
-use tch::{Device, Tensor};
+use tch::{Device, Kind, Tensor};
 
 /// Width of the border band whose artifacts are measured, pixels.
 pub const BORDER_BAND: u32 = 6;
@@ -70,6 +72,35 @@ pub fn border_figures(img: &RgbImage, band: u32) -> Border {
     let mean = |b: usize, k: usize| sums[b][k] / counts[b].max(1.0);
     let ratio = |k: usize| if mean(1, k) > 0.0 { mean(0, k) / mean(1, k) } else { f64::NAN };
     Border { detail_ratio: ratio(0), saturation_ratio: ratio(1) }
+}
+
+/// Period-2 ("checkerboard") figure of an image: in the power spectrum of its luma (BT.601
+/// weights, mean removed, a symmetric Hann window along each axis), the power on the lines at
+/// ½ cycle per pixel (the column at `W/2` plus the row at `H/2`) over the mean of the same
+/// pair of lines 1 and 2 bins away on either side. About 1 for photos and for Gatys' results; a
+/// period-2 pattern, such as the checkerboard that stride-2 upsampling leaves (Odena, Dumoulin
+/// & Olah 2016, "Deconvolution and Checkerboard Artifacts"), shows as a peak (a pure
+/// checkerboard gives 8: the window spreads a quarter of its amplitude into each adjacent bin).
+/// The same figure as `nyq` in `benches/quality/spectrum.py`. NaN for sides under 8 px.
+pub fn period2_peak(img: &RgbImage) -> f64 {
+    let (w, h) = img.dimensions();
+    if w < 8 || h < 8 {
+        return f64::NAN;
+    }
+    let luma: Vec<f64> =
+        img.pixels().map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect();
+    let (w, h) = (w as i64, h as i64);
+    let options = (Kind::Double, Device::Cpu);
+    let luma = Tensor::from_slice(&luma).view([h, w]);
+    let window = Tensor::hann_window_periodic(h, false, options).unsqueeze(1)
+        * Tensor::hann_window_periodic(w, false, options).unsqueeze(0);
+    let centred = (&luma - luma.mean(Kind::Double)) * window;
+    let power = centred.fft_fft2(None::<&[i64]>, [-2i64, -1], "backward").abs().square();
+    let sum =
+        |dim: i64, index: i64, len: i64| power.select(dim, index.rem_euclid(len)).sum(Kind::Double).double_value(&[]);
+    let lines = |d: i64| sum(1, w / 2 + d, w) + sum(0, h / 2 + d, h);
+    let neighbours = [-2, -1, 1, 2].iter().map(|&d| lines(d)).sum::<f64>() / 4.0;
+    lines(0) / neighbours
 }
 
 /// The fixed style yardstick: `S(image) = Σ_l MSE(G_l(image), G_l(painting))` over
@@ -238,6 +269,29 @@ mod tests {
         assert!((b.saturation_ratio - 1.0 / 0.75).abs() < 0.02, "{b:?}");
         let flat = border_figures(&RgbImage::from_pixel(40, 30, image::Rgb([90, 120, 30])), BORDER_BAND);
         assert!((flat.saturation_ratio - 1.0).abs() < 1e-12, "{flat:?}");
+    }
+
+    /// Against `benches/quality/spectrum.py`'s `nyq` (numpy) on the same synthetic 40×40 image:
+    /// smooth sinusoids and a sawtooth (no peak), then the same plus a ±3-level checkerboard.
+    #[test]
+    fn period2_peak_matches_numpy_and_sees_a_faint_checkerboard() {
+        let synth = |checker: f64| {
+            RgbImage::from_fn(40, 40, |x, y| {
+                let c = if (x + y) % 2 == 0 { checker } else { -checker };
+                let (xf, yf) = (x as f64, y as f64);
+                let v = [
+                    100.0 + 60.0 * (xf / 5.0).sin() + c,
+                    120.0 + 40.0 * (yf / 7.0).cos() + c,
+                    ((x * 3 + y * 2) % 97) as f64 + 5.0 + c,
+                ];
+                image::Rgb(v.map(|v| v.round() as u8))
+            })
+        };
+        // Golden values: spectrum.py's figures(...)["nyq"] on the same pixels.
+        let (smooth, checkered) = (period2_peak(&synth(0.0)), period2_peak(&synth(3.0)));
+        assert!((smooth - 0.991162324198566).abs() < 1e-9, "{smooth}");
+        assert!((checkered - 7.13368212631266).abs() < 1e-9, "{checkered}");
+        assert!(period2_peak(&RgbImage::new(4, 40)).is_nan());
     }
 
     /// The yardstick's two ends: the photo itself scores 0, the painting at the yardstick's

@@ -27,7 +27,7 @@ use crate::optimize::{self, Init, Schedule};
 use anyhow::{bail, Context, Result};
 use faststyle::image_io::{self, ImageListing};
 use faststyle::progress::Console;
-use faststyle::quality::{border_figures, Border, StyleYardstick, BORDER_BAND};
+use faststyle::quality::{border_figures, period2_peak, Border, StyleYardstick, BORDER_BAND};
 use faststyle::sheet::contact_sheet;
 use faststyle::{Checkpoint, LossParts, LossValues, PerceptualLoss, Precision};
 use image::RgbImage;
@@ -87,6 +87,9 @@ pub struct Row {
     pub gatys_equivalent_note: Option<String>,
     /// Border artifacts of the model's output.
     pub border: Border,
+    /// [`period2_peak`] of the model's output: about 1 without a checkerboard (photos,
+    /// Gatys), above 1 with one.
+    pub period2_peak: f64,
     /// Style strength of the model's output, `1 − S(output)/S(photo)` on the fixed
     /// [`StyleYardstick`].
     pub style_strength: f64,
@@ -305,6 +308,7 @@ fn eval_style(
         let shares = style_layers.iter().cloned().zip(model_parts.style_shares()).collect();
         let measured = Measured {
             border: border_figures(&styled, BORDER_BAND),
+            period2_peak: period2_peak(&styled),
             style_strength: yardstick.strength(&y, &x),
             style_shares: shares,
         };
@@ -533,13 +537,14 @@ fn yardstick(cfg: &TrainConfig, device: tch::Device) -> Result<StyleYardstick> {
 /// The figures of a model's output besides its loss.
 struct Measured {
     border: Border,
+    period2_peak: f64,
     style_strength: f64,
     style_shares: Vec<(String, f64)>,
 }
 
 /// A row with its equivalent iterations.
 fn row(image: String, model: LossValues, gatys: Vec<GatysPoint>, measured: Measured) -> Row {
-    let Measured { border, style_strength, style_shares } = measured;
+    let Measured { border, period2_peak, style_strength, style_shares } = measured;
     let curve: Vec<(usize, f64)> = gatys.iter().map(|g| (g.iterations, g.loss.total)).collect();
     let (gatys_equivalent_iterations, gatys_equivalent_note) = match equivalent_iterations(&curve, model.total) {
         Ok(k) => (Some(k), None),
@@ -552,6 +557,7 @@ fn row(image: String, model: LossValues, gatys: Vec<GatysPoint>, measured: Measu
         gatys_equivalent_iterations,
         gatys_equivalent_note,
         border,
+        period2_peak,
         style_strength,
         style_shares,
     }
@@ -575,7 +581,12 @@ fn mean_row(rows: &[Row]) -> Row {
     let style_shares = (rows[0].style_shares.iter().enumerate())
         .map(|(i, (layer, _))| (layer.clone(), mean(&|r| r.style_shares[i].1)))
         .collect();
-    let measured = Measured { border, style_strength: mean(&|r| r.style_strength), style_shares };
+    let measured = Measured {
+        border,
+        period2_peak: mean(&|r| r.period2_peak),
+        style_strength: mean(&|r| r.style_strength),
+        style_shares,
+    };
     row("mean".into(), model, gatys, measured)
 }
 
@@ -602,7 +613,7 @@ fn table_line(r: &Row) -> String {
         _ => "-".into(),
     };
     format!(
-        "{:<28} model {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e}) | gatys {} | ≈ {eq} iterations | border detail ×{:.2}, saturation ×{:.2} | style strength {:.3} | style shares {}",
+        "{:<28} model {:.3e} (content {:.2e}, style {:.2e}, tv {:.2e}) | gatys {} | ≈ {eq} iterations | border detail ×{:.2}, saturation ×{:.2} | period-2 peak ×{:.1} | style strength {:.3} | style shares {}",
         r.image,
         r.model.total,
         r.model.content,
@@ -611,6 +622,7 @@ fn table_line(r: &Row) -> String {
         gatys.join(", "),
         r.border.detail_ratio,
         r.border.saturation_ratio,
+        r.period2_peak,
         r.style_strength,
         describe_shares(&r.style_shares)
     )
