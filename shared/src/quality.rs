@@ -80,7 +80,8 @@ pub fn border_figures(img: &RgbImage, band: u32) -> Border {
 /// pair of lines 1 and 2 bins away on either side. About 1 for photos and for Gatys' results; a
 /// period-2 pattern, such as the checkerboard that stride-2 upsampling leaves (Odena, Dumoulin
 /// & Olah 2016, "Deconvolution and Checkerboard Artifacts"), shows as a peak (a pure
-/// checkerboard gives 8: the window spreads a quarter of its amplitude into each adjacent bin).
+/// checkerboard gives about 8, 7.9 at 256 px: the window spreads about a quarter of its
+/// amplitude into each adjacent bin).
 /// The same figure as `nyq` in `benches/quality/spectrum.py`. NaN for sides under 8 px.
 pub fn period2_peak(img: &RgbImage) -> f64 {
     let (w, h) = img.dimensions();
