@@ -69,6 +69,11 @@ J=$WORK/json && mkdir -p "$J"
 train_common=(--style "$STYLE" --vgg "$VGG" --batch-size "$BATCH" --image-size "$SIZE" --preview-images 0)
 train_args=(--config configs/starry_night.json "${train_common[@]}")
 CACHE=$SHIP_DIR.train-$SIZE.cache
+# The training crops as a dataset cache, kept beside SHIP_DIR so further calls reuse it.
+prepare_cache() {
+  mkdir -p "$(dirname "$CACHE")"
+  [[ -f $CACHE ]] || "$BIN/trainer" prepare --dataset "$DATA/train_256" --image-size "$SIZE" --output "$CACHE" 2>&1 | tail -1
+}
 
 echo "== 1. machine"
 date -u
@@ -168,8 +173,7 @@ for flags in "" "--half --channels-last"; do
 done
 
 echo "== 4. training speed: batch $BATCH, ${SIZE}px, $(left) s left"
-mkdir -p "$(dirname "$CACHE")"
-[[ -f $CACHE ]] || "$BIN/trainer" prepare --dataset "$DATA/train_256" --image-size "$SIZE" --output "$CACHE" 2>&1 | tail -1
+prepare_cache
 : >"$J/train.jsonl"
 for p in fp32 bf16; do
   [[ $DEVICE == cpu && $p == bf16 ]] && continue
@@ -187,8 +191,7 @@ remaining=$(( $(left) - 40 ))
 (( remaining > SHIP_MAX )) && remaining=$SHIP_MAX
 echo "== 5. training the shipped style with the $remaining s left"
 if (( remaining > 30 )); then
-  mkdir -p "$(dirname "$CACHE")"
-  [[ -f $CACHE ]] || "$BIN/trainer" prepare --dataset "$DATA/train_256" --image-size "$SIZE" --output "$CACHE" 2>&1 | tail -1
+  prepare_cache
   ship_flags=(--steps 40000 --checkpoint-every 2000 --log-every 100 --device "$DEVICE")
   if compgen -G "$SHIP_DIR/checkpoint_*.safetensors" >/dev/null; then
     echo "resuming $SHIP_DIR"

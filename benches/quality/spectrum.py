@@ -60,6 +60,15 @@ def luma(a):
     return a[..., 0] * 0.299 + a[..., 1] * 0.587 + a[..., 2] * 0.114
 
 
+def without_nyquist(a):
+    """[S, S, 3] image with its f = 1/2 lines (either axis) removed from each channel's spectrum."""
+    n = a.shape[0]
+    spec = np.fft.fft2(a, axes=(0, 1))
+    spec[n // 2, :, :] = 0
+    spec[:, n // 2, :] = 0
+    return np.real(np.fft.ifft2(spec, axes=(0, 1)))
+
+
 def figures(a):
     """{nyq, qtr, hi, amp} of an [S, S, 3] float image, 0-255."""
     n = a.shape[0]
@@ -75,11 +84,7 @@ def figures(a):
 
     r = np.sqrt(fx**2 + fy**2)
     hi = power[np.maximum(fx, fy) >= 1 / 3].sum() / power[r > 0.02].sum()
-    spec = np.fft.fft2(a, axes=(0, 1))
-    spec[n // 2, :, :] = 0
-    spec[:, n // 2, :] = 0
-    notched = np.real(np.fft.ifft2(spec, axes=(0, 1)))
-    return {"nyq": line_peak(n // 2), "qtr": line_peak(n // 4), "hi": hi, "amp": np.abs(a - notched).mean()}
+    return {"nyq": line_peak(n // 2), "qtr": line_peak(n // 4), "hi": hi, "amp": np.abs(a - without_nyquist(a)).mean()}
 
 
 def stylize(net, img):
@@ -135,10 +140,7 @@ def main():
         rows[os.path.basename(p)] = row
         if a.picture and len(rows) == 1:
             y = stylize(next(iter(columns.values())), img)
-            spec = np.fft.fft2(y, axes=(0, 1))
-            spec[a.size // 2, :, :] = 0
-            spec[:, a.size // 2, :] = 0
-            notched = np.real(np.fft.ifft2(spec, axes=(0, 1)))
+            notched = without_nyquist(y)
             box = (a.size // 4, a.size // 4, 3 * a.size // 4, 3 * a.size // 4)
             side = 3 * (box[2] - box[0])
             sheet = Image.new("RGB", (2 * side, side))

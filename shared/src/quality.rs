@@ -37,13 +37,15 @@ pub struct Border {
     pub saturation_ratio: f64,
 }
 
+/// BT.601 luma of an 8-bit RGB pixel, 0–255.
+fn luma(p: &image::Rgb<u8>) -> f64 {
+    0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
+}
+
 /// The detail and saturation figures of the outer `band` px against the next `band` px in.
 pub fn border_figures(img: &RgbImage, band: u32) -> Border {
     let (w, h) = img.dimensions();
-    let luma = |x: u32, y: u32| {
-        let p = img.get_pixel(x, y).0;
-        0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64
-    };
+    let luma = |x: u32, y: u32| luma(img.get_pixel(x, y));
     let saturation = |x: u32, y: u32| {
         let p = img.get_pixel(x, y).0;
         let (max, min) = (p.iter().max().copied().unwrap_or(0) as f64, p.iter().min().copied().unwrap_or(0) as f64);
@@ -88,8 +90,7 @@ pub fn period2_peak(img: &RgbImage) -> f64 {
     if w < 8 || h < 8 {
         return f64::NAN;
     }
-    let luma: Vec<f64> =
-        img.pixels().map(|p| 0.299 * p[0] as f64 + 0.587 * p[1] as f64 + 0.114 * p[2] as f64).collect();
+    let luma: Vec<f64> = img.pixels().map(luma).collect();
     let (w, h) = (w as i64, h as i64);
     let options = (Kind::Double, Device::Cpu);
     let luma = Tensor::from_slice(&luma).view([h, w]);
