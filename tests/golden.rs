@@ -168,10 +168,11 @@ fn conditional_instance_norm_matches_pytorch() {
 
 /// The flow-free video losses (shared/src/motion.rs) against PyTorch: the synthetic-motion
 /// warp (fractional shift, rotation and zoom: `F.affine_grid` + `F.grid_sample`), its valid
-/// mask, the temporal loss on that mask and the stability loss.
+/// mask, the temporal loss on that mask and the stability loss, each with the squared
+/// (MSE) and the absolute (L1) distance.
 #[test]
 fn motion_warp_and_video_losses_match_pytorch() {
-    use faststyle::motion::{masked_mse, warp, Motion};
+    use faststyle::motion::{masked_mean_abs, masked_mse, warp, Motion};
     let g = read_tensors(&golden("motion.safetensors"));
     let motion = Motion { shift: [1.5, -2.25], rotation: 4.0, zoom: 1.06 };
     let theta = motion.theta(12, 16);
@@ -183,10 +184,13 @@ fn motion_warp_and_video_losses_match_pytorch() {
     let covered = mask.sum(tch::Kind::Float).double_value(&[]);
     assert!(covered > 100.0 && covered < 2.0 * 12.0 * 16.0, "a partly covered frame: {covered}");
     let (y_warped, _) = warp(&g["y"], &motion);
-    let temporal = masked_mse(&g["y_moved"], &y_warped, &mask).double_value(&[]);
-    let want = g["temporal"].double_value(&[0]);
-    assert!((temporal - want).abs() <= 1e-4 * want, "temporal loss {temporal} vs {want}");
-    let stability = g["y_noisy"].mse_loss(&g["y"], tch::Reduction::Mean).double_value(&[]);
-    let want = g["stability"].double_value(&[0]);
-    assert!((stability - want).abs() <= 1e-5 * want, "stability loss {stability} vs {want}");
+    // Each loss against PyTorch's value under `key`, to a relative `tol`.
+    let check = |got: tch::Tensor, key: &str, tol: f64| {
+        let (got, want) = (got.double_value(&[]), g[key].double_value(&[0]));
+        assert!((got - want).abs() <= tol * want, "{key}: {got} vs {want}");
+    };
+    check(masked_mse(&g["y_moved"], &y_warped, &mask), "temporal", 1e-4);
+    check(g["y_noisy"].mse_loss(&g["y"], tch::Reduction::Mean), "stability", 1e-5);
+    check(masked_mean_abs(&g["y_moved"], &y_warped, &mask), "temporal_abs", 1e-4);
+    check(g["y_noisy"].l1_loss(&g["y"], tch::Reduction::Mean), "stability_abs", 1e-5);
 }

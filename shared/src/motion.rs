@@ -12,7 +12,11 @@
 //!   style-transfer for video", Element AI 2018; the instability Gupta et al. 2017 describe):
 //!   [`crate::loss`]'s plain MSE on the two outputs.
 //!
-//! All images `[N, C, H, W]`, any value range (the losses are in its squared units).
+//! Both losses also come in a mean absolute (L1) form, [`masked_mean_abs`] and PyTorch's
+//! `l1_loss`, in the units of `trainer eval`'s frame-difference measures.
+//!
+//! All images `[N, C, H, W]`, any value range (the losses are in its squared units, or its
+//! units for the L1 form).
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
@@ -77,9 +81,22 @@ pub fn warp(images: &Tensor, motion: &Motion) -> (Tensor, Tensor) {
 /// Mean squared difference of `a` and `b` (`[N, C, H, W]`) over the pixels where `mask`
 /// (`[N, 1, H, W]`, 0 or 1) is 1, in f32: `Σ mask·(a − b)² / (C · Σ mask)`; 0 for an empty mask.
 pub fn masked_mse(a: &Tensor, b: &Tensor, mask: &Tensor) -> Tensor {
-    let c = a.size()[1] as f64;
-    let d = (a.to_kind(Kind::Float) - b.to_kind(Kind::Float)).square() * mask.to_kind(Kind::Float);
-    d.sum(Kind::Float) / (mask.to_kind(Kind::Float).sum(Kind::Float) * c).clamp_min(1.0)
+    masked_mean(&(a.to_kind(Kind::Float) - b.to_kind(Kind::Float)).square(), mask)
+}
+
+/// Mean absolute difference of `a` and `b` (`[N, C, H, W]`) over the pixels where `mask`
+/// (`[N, 1, H, W]`, 0 or 1) is 1, in f32: `Σ mask·|a − b| / (C · Σ mask)`; 0 for an empty
+/// mask. The L1 form of [`masked_mse`], in the same units as the frame-difference measures
+/// (mean |ΔO|, grey levels).
+pub fn masked_mean_abs(a: &Tensor, b: &Tensor, mask: &Tensor) -> Tensor {
+    masked_mean(&(a.to_kind(Kind::Float) - b.to_kind(Kind::Float)).abs(), mask)
+}
+
+/// `Σ mask·d / (C · Σ mask)` for a per-element penalty `d` `[N, C, H, W]` and `mask`
+/// `[N, 1, H, W]`; 0 for an empty mask.
+fn masked_mean(d: &Tensor, mask: &Tensor) -> Tensor {
+    let (c, mask) = (d.size()[1] as f64, mask.to_kind(Kind::Float));
+    (d * &mask).sum(Kind::Float) / (mask.sum(Kind::Float) * c).clamp_min(1.0)
 }
 
 #[cfg(test)]
@@ -117,5 +134,8 @@ mod tests {
         let mask = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 1, 1, 2]);
         assert_eq!(masked_mse(&a, &b, &mask).double_value(&[]), 2.5);
         assert_eq!(masked_mse(&a, &b, &mask.zeros_like()).double_value(&[]), 0.0);
+        // The same pixels by absolute difference: (|1−0| + |3−1|) / 2 = 1.5.
+        assert_eq!(masked_mean_abs(&a, &b, &mask).double_value(&[]), 1.5);
+        assert_eq!(masked_mean_abs(&a, &b, &mask.zeros_like()).double_value(&[]), 0.0);
     }
 }

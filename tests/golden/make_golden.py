@@ -7,6 +7,7 @@ It writes, next to this script:
   conditional_in.safetensors   a 3-style TransformerNet (conditional instance norm) on one-hot and blended style weights
   losses.safetensors           inputs, Gram matrix, loss values and their gradient of a VGG16 loss network
   motion.safetensors           the synthetic-motion warp, its valid mask, and the temporal and stability losses
+                               (squared and absolute distance)
 
 The networks and losses come from reference/pe.py: plain PyTorch written from the papers and
 the PyTorch reference example, independently of the Rust code. Parameters are not random: each tensor is filled by `fill()` below, a formula
@@ -210,11 +211,13 @@ theta = motion_theta(12, 16, (1.5, -2.25), 4.0, 1.06)
 warped, mask = warp(mx, theta)
 y_warped, _ = warp(my, theta)
 temporal = ((my_moved - y_warped) ** 2 * mask).sum() / (mask.sum() * 3)
+temporal_abs = ((my_moved - y_warped).abs() * mask).sum() / (mask.sum() * 3)  # distance "absolute"
 save_file(
     {
         "x": mx, "y": my, "y_moved": my_moved, "y_noisy": my_noisy, "theta": theta,
         "warped": warped.contiguous(), "mask": mask.contiguous(),
         "temporal": temporal.reshape(1), "stability": F.mse_loss(my_noisy, my).reshape(1),
+        "temporal_abs": temporal_abs.reshape(1), "stability_abs": F.l1_loss(my_noisy, my).reshape(1),
     },
     os.path.join(HERE, "motion.safetensors"),
 )

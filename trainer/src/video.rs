@@ -1,19 +1,34 @@
 //! The flow-free video losses of a training step ([`faststyle::motion`]): the stability loss
 //! `MSE(f(x + η), f(x))` and the temporal loss `MSE(f(T(x)), T(f(x)))` on the valid region of
-//! a synthetic motion `T`, each weighted as the recipe's [`VideoLosses`] says. Their
+//! a synthetic motion `T` (or their mean absolute forms, [`Distance::Absolute`]), each weighted
+//! as the recipe's [`VideoLosses`] says. Their
 //! randomness (η, T) is drawn from the run's seed and the step alone, so a resumed run draws
 //! the same.
 
-use faststyle::motion::{masked_mse, warp, Motion};
+use faststyle::motion::{masked_mean_abs, masked_mse, warp, Motion};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use smart_default::SmartDefault;
 use tch::{Kind, Tensor};
 
-/// The recipe's video losses (`video_losses` in the config; absent: both off). Units: the
-/// losses are mean squared differences of 0–255 output pixels, so their weights compare
-/// with `content_weight` times a squared feature difference.
+/// How the video losses measure the difference of two outputs (`video_losses.distance`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Distance {
+    /// Mean squared difference of 0–255 pixels (MSE; the papers' form). The default.
+    #[default]
+    Squared,
+    /// Mean absolute difference of 0–255 pixels (L1): the norm of `trainer eval`'s frame
+    /// difference and noise sensitivity, which count a small difference at its full size where
+    /// the square makes it nearly free.
+    Absolute,
+}
+
+/// The recipe's video losses (`video_losses` in the config; absent: both off). Units: with
+/// the default [`Distance::Squared`] the losses are mean squared differences of 0–255 output
+/// pixels, so their weights compare with `content_weight` times a squared feature
+/// difference; with [`Distance::Absolute`], mean absolute differences in grey levels.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, SmartDefault)]
 #[serde(default, deny_unknown_fields)]
 pub struct VideoLosses {
@@ -45,6 +60,9 @@ pub struct VideoLosses {
     /// frame difference it buys.) Default false.
     #[default(false)]
     pub whole_pixel_shifts: bool,
+    /// How both losses measure a difference: `"squared"` (MSE, default) or `"absolute"`
+    /// (mean absolute difference).
+    pub distance: Distance,
 }
 
 impl VideoLosses {
@@ -79,9 +97,9 @@ impl VideoLosses {
 
 /// The weighted video loss terms of one step (scalars with graphs; `None` when off).
 pub(crate) struct VideoTerms {
-    /// `stability_weight · MSE(f(x + η), f(x))`.
+    /// `stability_weight · D(f(x + η), f(x))`, `D` the recipe's [`Distance`].
     pub stability: Option<Tensor>,
-    /// `temporal_weight · MSE(f(T(x)), T(f(x)))` on `T`'s valid region.
+    /// `temporal_weight · D(f(T(x)), T(f(x)))` on `T`'s valid region.
     pub temporal: Option<Tensor>,
 }
 
@@ -111,13 +129,23 @@ pub(crate) fn video_terms(
         tch::manual_seed((seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as i64 & i64::MAX);
         let noise = Tensor::randn(x.size(), (Kind::Float, x.device())) * cfg.stability_noise;
         let noisy = (x + noise).clamp(0.0, 255.0);
-        stylize(&noisy).mse_loss(y, tch::Reduction::Mean) * cfg.stability_weight
+        let out = stylize(&noisy);
+        let d = match cfg.distance {
+            Distance::Squared => out.mse_loss(y, tch::Reduction::Mean),
+            Distance::Absolute => out.l1_loss(y, tch::Reduction::Mean),
+        };
+        d * cfg.stability_weight
     });
     let temporal = (cfg.temporal_weight > 0.0).then(|| {
         let motion = cfg.motion(seed, step);
         let (moved, mask) = warp(x, &motion);
         let (y_moved, _) = warp(y, &motion);
-        masked_mse(&stylize(&moved), &y_moved, &mask) * cfg.temporal_weight
+        let out = stylize(&moved);
+        let d = match cfg.distance {
+            Distance::Squared => masked_mse(&out, &y_moved, &mask),
+            Distance::Absolute => masked_mean_abs(&out, &y_moved, &mask),
+        };
+        d * cfg.temporal_weight
     });
     VideoTerms { stability, temporal }
 }
@@ -164,5 +192,40 @@ mod tests {
         assert!(tilted.temporal.unwrap().double_value(&[]) > 1.0);
         let off = video_terms(&VideoLosses::default(), 1, 5, &x, &x, &|t| t.shallow_clone());
         assert!(off.sum().is_none(), "both off by default");
+    }
+
+    #[test]
+    fn absolute_distance_measures_the_noise_in_grey_levels() {
+        let cfg = VideoLosses {
+            stability_weight: 1.0,
+            temporal_weight: 1.0,
+            distance: Distance::Absolute,
+            ..Default::default()
+        };
+        let x = Tensor::rand([2, 3, 16, 16], (Kind::Float, tch::Device::Cpu)) * 200.0 + 28.0;
+        // The identity's stability term is the mean |η| of σ = 4 noise, 4·√(2/π) ≈ 3.19 (the
+        // clamp never bites inside 28–228); its temporal term is 0.
+        let id = video_terms(&cfg, 1, 5, &x, &x, &|t| t.shallow_clone());
+        let noisy = id.stability.unwrap().double_value(&[]);
+        assert!((noisy - 4.0 * (2.0 / std::f64::consts::PI).sqrt()).abs() < 0.15, "mean |η| = {noisy}");
+        assert!(id.temporal.unwrap().double_value(&[]) < 1e-6);
+        // Doubling a difference doubles the absolute term and quadruples the squared one.
+        let squared = VideoLosses { distance: Distance::Squared, ..cfg.clone() };
+        let ramp = Tensor::arange(16, (Kind::Float, tch::Device::Cpu)).view([1, 1, 1, 16]);
+        let term = |c: &VideoLosses, k: f64| {
+            let f = |t: &Tensor| t * &ramp * k;
+            video_terms(c, 1, 5, &x, &f(&x), &f).temporal.unwrap().double_value(&[])
+        };
+        assert!((term(&cfg, 2.0) / term(&cfg, 1.0) - 2.0).abs() < 1e-3);
+        assert!((term(&squared, 2.0) / term(&squared, 1.0) - 4.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn distance_reads_from_the_config_and_defaults_to_squared() {
+        let v: VideoLosses = serde_json::from_str(r#"{"distance": "absolute"}"#).unwrap();
+        assert_eq!(v.distance, Distance::Absolute);
+        assert_eq!(serde_json::from_str::<VideoLosses>("{}").unwrap().distance, Distance::Squared);
+        let err = serde_json::from_str::<VideoLosses>(r#"{"distance": "l3"}"#).unwrap_err().to_string();
+        assert!(err.contains("l3") && err.contains("absolute"), "{err}");
     }
 }
