@@ -15,8 +15,8 @@
 //! Both losses also come in a mean absolute (L1) form, [`masked_mean_abs`] and PyTorch's
 //! `l1_loss`, in the units of `trainer eval`'s frame-difference measures.
 //!
-//! All images `[N, C, H, W]`, any value range (the losses are in its squared units, or its
-//! units for the L1 form).
+//! All images `[N, C, H, W]`, any value range (the squared losses are in its units squared,
+//! the L1 forms in its units).
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
