@@ -10,7 +10,7 @@
 //!   known because the motion was made, so no flow network is needed.
 //! - **Stability loss**: `MSE(f(x + η), f(x))` for Gaussian input noise η ("Stabilizing neural
 //!   style-transfer for video", Element AI 2018; the instability Gupta et al. 2017 describe):
-//!   [`crate::loss`]'s plain MSE on the two outputs.
+//!   libtorch's plain `mse_loss` on the two outputs.
 //!
 //! Both losses also come in a mean absolute (L1) form, [`masked_mean_abs`] and PyTorch's
 //! `l1_loss`, in the units of `trainer eval`'s frame-difference measures.

@@ -25,6 +25,20 @@ pub enum Distance {
     Absolute,
 }
 
+impl Distance {
+    /// The mean distance of `a` and `b` (`[N, C, H, W]`) over every pixel (`mask` `None`:
+    /// libtorch's `mse_loss` / `l1_loss`) or over the pixels where `mask` (`[N, 1, H, W]`,
+    /// 0 or 1) is 1 ([`masked_mse`] / [`masked_mean_abs`]).
+    fn between(self, a: &Tensor, b: &Tensor, mask: Option<&Tensor>) -> Tensor {
+        match (self, mask) {
+            (Distance::Squared, None) => a.mse_loss(b, tch::Reduction::Mean),
+            (Distance::Absolute, None) => a.l1_loss(b, tch::Reduction::Mean),
+            (Distance::Squared, Some(mask)) => masked_mse(a, b, mask),
+            (Distance::Absolute, Some(mask)) => masked_mean_abs(a, b, mask),
+        }
+    }
+}
+
 /// The recipe's video losses (`video_losses` in the config; absent: both off). Units: with
 /// the default [`Distance::Squared`] the losses are mean squared differences of 0–255 output
 /// pixels, so their weights compare with `content_weight` times a squared feature
@@ -129,23 +143,13 @@ pub(crate) fn video_terms(
         tch::manual_seed((seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15)) as i64 & i64::MAX);
         let noise = Tensor::randn(x.size(), (Kind::Float, x.device())) * cfg.stability_noise;
         let noisy = (x + noise).clamp(0.0, 255.0);
-        let out = stylize(&noisy);
-        let d = match cfg.distance {
-            Distance::Squared => out.mse_loss(y, tch::Reduction::Mean),
-            Distance::Absolute => out.l1_loss(y, tch::Reduction::Mean),
-        };
-        d * cfg.stability_weight
+        cfg.distance.between(&stylize(&noisy), y, None) * cfg.stability_weight
     });
     let temporal = (cfg.temporal_weight > 0.0).then(|| {
         let motion = cfg.motion(seed, step);
         let (moved, mask) = warp(x, &motion);
         let (y_moved, _) = warp(y, &motion);
-        let out = stylize(&moved);
-        let d = match cfg.distance {
-            Distance::Squared => masked_mse(&out, &y_moved, &mask),
-            Distance::Absolute => masked_mean_abs(&out, &y_moved, &mask),
-        };
-        d * cfg.temporal_weight
+        cfg.distance.between(&stylize(&moved), &y_moved, Some(&mask)) * cfg.temporal_weight
     });
     VideoTerms { stability, temporal }
 }
