@@ -94,3 +94,63 @@ fn a_failed_save_leaves_the_previous_checkpoint() {
     assert_eq!(names, ["ck.safetensors", "src.safetensors"], "a temporary file was left");
     Checkpoint::load(&p, Device::Cpu).unwrap();
 }
+
+/// `trainer average` writes the element-wise mean of its checkpoints' weights, with the
+/// newest one's metadata and the steps averaged, ignoring Adam state; it refuses a checkpoint
+/// of another architecture, naming it. Hand-computed mean: the three stores are A + 0, A + 3
+/// and A − 0.75, so every weight of the average is A + (0 + 3 − 0.75) / 3 = A + 0.75.
+#[test]
+fn trainer_average_writes_the_mean_of_the_weights_and_the_steps_it_averaged() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = trained_store();
+    let shifted = |by: f64| {
+        let mut vs = tch::nn::VarStore::new(Device::Cpu);
+        let _ = faststyle::TransformerNet::new(vs.root(), &TransformerConfig::default());
+        vs.copy(&base).unwrap();
+        tch::no_grad(|| {
+            for (_, mut t) in vs.variables() {
+                let _ = t.g_add_scalar_(by);
+            }
+        });
+        vs
+    };
+    let at = |step: u64| CheckpointMeta { step, ..meta(TransformerConfig::default()) };
+    let paths: Vec<_> = ["a", "b", "c"].iter().map(|n| dir.path().join(format!("{n}.safetensors"))).collect();
+    checkpoint::save(&paths[0], &base, &at(500), StoreDtype::F32).unwrap();
+    // The newest (step 1500) is a training checkpoint with Adam moments and resume state.
+    let moment = [("m.conv1.conv2d.weight".to_string(), Tensor::ones([32, 3, 9, 9], (Kind::Float, Device::Cpu)))];
+    checkpoint::save_with_state(&paths[1], &shifted(3.0), &at(1500), &moment, r#"{"step":1500}"#).unwrap();
+    checkpoint::save(&paths[2], &shifted(-0.75), &at(1000), StoreDtype::F32).unwrap();
+    let out = dir.path().join("mean.safetensors");
+    let mut args = vec!["average".into(), "--output".into(), out.clone().into_os_string()];
+    args.extend(paths.iter().map(|p| p.clone().into_os_string()));
+    let ran = run(Command::new(bin("trainer")).args(&args));
+    assert!(ran.ok(), "{}", ran.stderr);
+    let mean = Checkpoint::load(&out, Device::Cpu).unwrap();
+    assert_eq!(mean.meta, CheckpointMeta { averaged_steps: vec![500, 1000, 1500], ..at(1500) });
+    let got = mean.vs.variables();
+    for (name, a) in base.variables() {
+        let diff = (&got[&name] - (a + 0.75)).abs().max().double_value(&[]);
+        assert!(diff < 1e-5, "{name}: off the hand-computed mean by {diff}");
+    }
+    let file = faststyle::tensor_file::TensorFile::open(&out).unwrap();
+    assert!(file.names().iter().all(|n| !n.starts_with(checkpoint::TRAIN_STATE_PREFIX)), "Adam state was written");
+    let shown = run(Command::new(bin("infer")).arg("inspect").arg(&out));
+    assert!(shown.ok() && shown.stdout.contains("steps 500, 1000, 1500"), "{}", shown.stdout);
+
+    // Another architecture: refused, naming that file, and nothing is written.
+    let small = TransformerConfig { residual_blocks: 3, ..TransformerConfig::default() };
+    let other_vs = tch::nn::VarStore::new(Device::Cpu);
+    let _ = faststyle::TransformerNet::new(other_vs.root(), &small);
+    let other = dir.path().join("other.safetensors");
+    checkpoint::save(&other, &other_vs, &meta(small), StoreDtype::F32).unwrap();
+    let refused_out = dir.path().join("refused.safetensors");
+    let ran = run(Command::new(bin("trainer")).arg("average").arg("-o").arg(&refused_out).arg(&paths[0]).arg(&other));
+    assert!(!ran.ok(), "averaging two architectures must fail");
+    assert!(
+        ran.stderr.contains("other.safetensors") && ran.stderr.contains("only checkpoints of one network"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!refused_out.exists(), "a refused average wrote a file");
+}

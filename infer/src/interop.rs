@@ -194,6 +194,7 @@ pub fn import_reference(reference: &Path, output: &Path, style: Option<&str>, ov
         },
         faststyle_version: faststyle::VERSION.into(),
         styles: Vec::new(),
+        averaged_steps: Vec::new(),
     };
     let ck = Checkpoint::from_parts(&file, meta, Device::Cpu)?;
     checkpoint::save(output, &ck.vs, &ck.meta, StoreDtype::F32)?;

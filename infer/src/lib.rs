@@ -362,6 +362,10 @@ pub fn inspect(model: &Path) -> Result<()> {
     println!("written by:        faststyle {}", meta.faststyle_version);
     println!("style image:       {}", meta.style_image);
     println!("step:              {}", meta.step);
+    if !meta.averaged_steps.is_empty() {
+        let steps: Vec<String> = meta.averaged_steps.iter().map(u64::to_string).collect();
+        println!("averaged:          the mean of the weights at steps {}", steps.join(", "));
+    }
     println!("model:             {}", serde_json::to_string(&meta.model)?);
     println!("parameters:        {params} in {} tensors, stored as {dtype}", file.names().len());
     println!(

@@ -15,6 +15,7 @@
 //! | `loss_network`      | JSON [`LossNetworkInfo`]: VGG variant, preprocessing, weights |
 //! | `faststyle_version` | version of the faststyle that wrote the file                  |
 //! | `styles`            | multi-style nets only: JSON list of [`StyleInfo`], one per style |
+//! | `averaged_steps`    | averaged weights only: JSON list of the steps averaged ([`average`]) |
 //! | `train_state`       | optional: the trainer's resume state (JSON; see the trainer)  |
 //!
 //! Tensors whose names start with [`TRAIN_STATE_PREFIX`] are the trainer's optimizer state
@@ -47,6 +48,7 @@ const KEY_STEP: &str = "step";
 const KEY_LOSS_NET: &str = "loss_network";
 const KEY_SOFTWARE: &str = "faststyle_version";
 const KEY_STYLES: &str = "styles";
+const KEY_AVERAGED: &str = "averaged_steps";
 /// Metadata key of the trainer's resume state (JSON); inference ignores it.
 pub const KEY_TRAIN_STATE: &str = "train_state";
 /// Prefix of the tensors holding the trainer's resume state; inference ignores them.
@@ -97,6 +99,9 @@ pub struct CheckpointMeta {
     /// The styles of a multi-style net, in index order (as many as `model.num_styles`);
     /// empty for a single-style net, whose one style is [`CheckpointMeta::style_image`].
     pub styles: Vec<StyleInfo>,
+    /// For weights that are the mean of several checkpoints ([`average`]): the steps of the
+    /// checkpoints averaged, ascending (then `step` is the newest of them); empty otherwise.
+    pub averaged_steps: Vec<u64>,
 }
 
 impl CheckpointMeta {
@@ -117,6 +122,9 @@ impl CheckpointMeta {
         ]);
         if !self.styles.is_empty() {
             map.insert(KEY_STYLES.into(), json(&self.styles)?);
+        }
+        if !self.averaged_steps.is_empty() {
+            map.insert(KEY_AVERAGED.into(), json(&self.averaged_steps)?);
         }
         Ok(map)
     }
@@ -170,6 +178,10 @@ impl CheckpointMeta {
             Some(j) => serde_json::from_str(j).map_err(|e| bad(format!("styles is invalid: {e}")))?,
             None => Vec::new(),
         };
+        let averaged_steps: Vec<u64> = match map.get(KEY_AVERAGED) {
+            Some(j) => serde_json::from_str(j).map_err(|e| bad(format!("averaged_steps is invalid: {e}")))?,
+            None => Vec::new(),
+        };
         let listed = if styles.is_empty() { 1 } else { styles.len() };
         if listed != model.num_styles {
             return Err(bad(format!("the net holds {} style(s) but the metadata names {listed}", model.num_styles)));
@@ -183,6 +195,7 @@ impl CheckpointMeta {
             loss_network,
             faststyle_version: get(KEY_SOFTWARE)?.clone(),
             styles,
+            averaged_steps,
         })
     }
 
@@ -295,4 +308,64 @@ impl Checkpoint {
         vs.freeze();
         Ok(Checkpoint { meta, vs, net, path })
     }
+}
+
+/// The mean of the weights of several checkpoints of one network and style(s): Polyak
+/// averaging of the iterates (Polyak & Juditsky 1992), taken over the periodic checkpoints of
+/// a run as in stochastic weight averaging (Izmailov et al. 2018, Eq. 2 with equal weights).
+/// Averaging the last few checkpoints of a run at a constant learning rate smooths the noise
+/// of the last steps the way a final learning-rate decay does, for no training.
+///
+/// Every file is loaded on the CPU in F32 (Adam state ignored); the result is the element-wise
+/// mean of each parameter, on the CPU. Its metadata is the newest checkpoint's (highest
+/// `step`), with [`CheckpointMeta::averaged_steps`] listing the steps averaged.
+///
+/// # Errors
+/// [`Error::Config`] for an empty list; as [`Checkpoint::load`] for each file;
+/// [`Error::BadCheckpoint`] naming a file whose architecture or style(s) differ from the first
+/// file's (averaging weights of different networks or styles has no meaning).
+pub fn average<P: AsRef<Path>>(paths: &[P]) -> Result<Checkpoint> {
+    let (first, rest) = paths.split_first().ok_or_else(|| Error::Config("no checkpoints to average".into()))?;
+    let mut sum = Checkpoint::load(first.as_ref(), Device::Cpu)?;
+    let mut newest = sum.meta.clone();
+    let mut steps = vec![sum.meta.step];
+    let sums = sum.vs.variables();
+    for path in rest.iter().map(AsRef::as_ref) {
+        let ck = Checkpoint::load(path, Device::Cpu)?;
+        let (a, b) = (&sum.meta, &ck.meta);
+        if (&b.model, &b.style_image, &b.styles) != (&a.model, &a.style_image, &a.styles) {
+            return Err(Error::BadCheckpoint {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "holds {:?} for {:?}, but {} holds {:?} for {:?}: only checkpoints of one network and style \
+                     can be averaged",
+                    b.model,
+                    b.style_names(),
+                    sum.path.display(),
+                    a.model,
+                    a.style_names()
+                ),
+            });
+        }
+        steps.push(b.step);
+        let vars = ck.vs.variables();
+        tch::no_grad(|| {
+            for (name, s) in &sums {
+                let _ = s.shallow_clone().g_add_(&vars[name]);
+            }
+        });
+        if b.step >= newest.step {
+            newest = b.clone();
+        }
+    }
+    let n = paths.len() as f64;
+    tch::no_grad(|| {
+        for s in sums.values() {
+            let _ = s.shallow_clone().g_div_scalar_(n);
+        }
+    });
+    steps.sort_unstable();
+    newest.averaged_steps = steps;
+    sum.meta = newest;
+    Ok(sum)
 }

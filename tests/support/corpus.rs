@@ -180,6 +180,7 @@ pub fn sample_meta(model: faststyle::TransformerConfig) -> faststyle::Checkpoint
         },
         faststyle_version: faststyle::VERSION.into(),
         styles: Vec::new(),
+        averaged_steps: Vec::new(),
     }
 }
 

@@ -1,6 +1,6 @@
 //! Command-line arguments of `trainer`: a config file, a flag for every config field
 //! ([`ConfigFlags`], laid over the file by [`TrainConfig::with_overrides`]), `--resume`, and
-//! the `prepare` and `plot` subcommands.
+//! and the subcommands.
 
 use crate::config::{parse_layer_list, ConfigError, TrainConfig};
 use crate::eval::EvalOptions;
@@ -61,6 +61,19 @@ pub enum Command {
     /// difference to the teacher's stylization of the same batch, so the student inherits
     /// the teacher's style without re-tuning the loss weights; resume with `trainer --resume`
     Distill(Box<DistillArgs>),
+    /// Average the weights of several checkpoints of one network and style (Polyak averaging,
+    /// as in stochastic weight averaging, Izmailov et al. 2018), e.g. a run's last periodic
+    /// checkpoints: the noise of the last steps at a constant learning rate averages out, as a
+    /// final learning-rate decay would smooth it, for no training. Writes a model (no Adam
+    /// state) whose metadata lists the steps averaged
+    Average {
+        /// Checkpoints or models to average (two or more; same architecture and style)
+        #[arg(required = true, num_args = 2.., value_name = "CHECKPOINT")]
+        checkpoints: Vec<PathBuf>,
+        /// Model file to write (safetensors, F32; written atomically)
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
     /// Draw a run's loss curves (content, style, TV, validation) as a PNG
     Plot {
         /// The run folder (holding metrics.jsonl)

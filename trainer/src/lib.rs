@@ -2,7 +2,7 @@
 //! conditional TransformerNet for several (Dumoulin et al. 2017).
 //!
 //! The binary is a thin shell over [`run`]: parse the [`Cli`], then prepare a dataset cache,
-//! plot a run, or resolve and validate the [`TrainConfig`] and [`train::train`].
+//! plot a run, average checkpoints, or resolve and validate the [`TrainConfig`] and [`train::train`].
 //!
 //! Modules, each using only those listed before it (and the `faststyle` library):
 //!
@@ -103,6 +103,17 @@ pub fn run(cli: &Cli, stop: Option<Arc<AtomicBool>>) -> Result<Option<TrainSumma
         }
         Some(Command::Distill(args)) => {
             Ok(Some(train(&args.resolve()?, &TrainOptions { stop, ..Default::default() })?))
+        }
+        Some(Command::Average { checkpoints, output }) => {
+            let mean = faststyle::checkpoint::average(checkpoints)?;
+            faststyle::checkpoint::save(output, &mean.vs, &mean.meta, faststyle::StoreDtype::F32)?;
+            eprintln!(
+                "wrote {}: the mean of {} checkpoints (steps {:?})",
+                output.display(),
+                checkpoints.len(),
+                mean.meta.averaged_steps
+            );
+            Ok(None)
         }
         Some(Command::Plot { run_dir, output }) => {
             let p = plot::plot_run(run_dir, output.as_deref())?;

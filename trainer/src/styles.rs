@@ -211,6 +211,7 @@ mod tests {
             styles: ["a", "b"]
                 .map(|n| faststyle::StyleInfo { name: n.into(), image: format!("{n}.jpg"), size: [8, 8] })
                 .to_vec(),
+            averaged_steps: Vec::new(),
         };
         faststyle::checkpoint::save(&path, &vs, &meta, faststyle::StoreDtype::F32).unwrap();
 

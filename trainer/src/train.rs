@@ -645,6 +645,7 @@ fn checkpoint_meta(cfg: &TrainConfig, styles: &[RgbImage]) -> Result<CheckpointM
         },
         faststyle_version: faststyle::VERSION.to_string(),
         styles: infos,
+        averaged_steps: Vec::new(),
     })
 }
 
