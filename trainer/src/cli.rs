@@ -1,6 +1,6 @@
 //! Command-line arguments of `trainer`: a config file, a flag for every config field
 //! ([`ConfigFlags`], laid over the file by [`TrainConfig::with_overrides`]), `--resume`, and
-//! and the subcommands.
+//! the subcommands.
 
 use crate::config::{parse_layer_list, ConfigError, TrainConfig};
 use crate::eval::EvalOptions;

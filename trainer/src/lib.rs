@@ -2,7 +2,8 @@
 //! conditional TransformerNet for several (Dumoulin et al. 2017).
 //!
 //! The binary is a thin shell over [`run`]: parse the [`Cli`], then prepare a dataset cache,
-//! plot a run, average checkpoints, or resolve and validate the [`TrainConfig`] and [`train::train`].
+//! plot a run, average checkpoints, or resolve and validate the [`TrainConfig`] and
+//! [`train::train`].
 //!
 //! Modules, each using only those listed before it (and the `faststyle` library):
 //!
