@@ -65,6 +65,14 @@ fi
 STYLE=$DATA/style/starry_night.jpg
 VGG=$DATA/weights/vgg19-conv1_1-conv3_4.safetensors
 MODEL=models/starry_night.safetensors
+# Everything the run reads, checked before any GPU time is spent: a missing pack would
+# otherwise turn every step below into an error and the report into empty numbers.
+missing=()
+for f in "$DATA/train_256" "$DATA/frames" "$STYLE" "$VGG" "$MODEL"; do [[ -e $f ]] || missing+=("$f"); done
+if ((${#missing[@]})); then
+  echo "error: missing ${missing[*]}: run benches/gpu/pack.sh here first (it fills $PACK/), or set DATA" >&2
+  exit 1
+fi
 J=$WORK/json && mkdir -p "$J"
 train_common=(--style "$STYLE" --vgg "$VGG" --batch-size "$BATCH" --image-size "$SIZE" --preview-images 0)
 train_args=(--config configs/starry_night.json "${train_common[@]}")
