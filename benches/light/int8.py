@@ -10,9 +10,7 @@ The bar (issue 14): int8 >= 1.5x fp32 with <= 2 levels mean difference.
 """
 import json
 import os
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -23,6 +21,9 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "reference"))
 from pe import load_checkpoint  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(__file__))
+from timing import median_seconds  # noqa: E402
+
 CALIB, TEST, REPS = 8, 8, 5
 frames_dir, models = sys.argv[1], sys.argv[2:]
 torch.set_num_threads(os.cpu_count())
@@ -32,22 +33,11 @@ calib = [load(n) for n in names[:CALIB]]
 test = [load(n) for n in names[-TEST:]]
 
 
-def median_seconds(net, x):
-    with torch.no_grad():
-        net(x)
-        times = []
-        for _ in range(REPS):
-            s = time.perf_counter()
-            net(x)
-            times.append(time.perf_counter() - s)
-    return statistics.median(times)
-
-
 rows = []
 for path in models:
     net = load_checkpoint(path)
     channels = [net.conv1.conv2d.out_channels, net.conv2.conv2d.out_channels, net.conv3.conv2d.out_channels]
-    fp32 = median_seconds(net, test[0])
+    fp32 = median_seconds(net, test[0], REPS)
     # "all": every layer int8; "inner": conv1 and deconv3 (the 9x9 convs at full resolution,
     # whose input and output are the image) stay fp32, the usual first/last-layer exception.
     for variant in ("all", "inner"):
@@ -60,7 +50,7 @@ for path in models:
                 prepared(x)
             qnet = convert_fx(prepared)
             diffs = [(qnet(x).clamp(0, 255).round() - net(x).clamp(0, 255).round()).abs() for x in test]
-        int8 = median_seconds(qnet, test[0])
+        int8 = median_seconds(qnet, test[0], REPS)
         row = {
             "model": path,
             "channels": channels,

@@ -17,7 +17,6 @@ faststyle's allocator setting (glibc keeps freed memory), as `infer` runs:
 import os
 import statistics
 import sys
-import time
 
 import numpy as np
 import torch
@@ -26,6 +25,9 @@ from PIL import Image
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "reference"))
 from pe import load_checkpoint  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+from timing import median_seconds  # noqa: E402
 
 ROUNDS, REPS = 5, 7
 PHASES = [(0, 0), (0, 1), (1, 0), (1, 1)]
@@ -98,16 +100,6 @@ class Fast:
         return F.pixel_shuffle(F.conv2d(F.pad(y, (4, 4, 4, 4), mode="reflect"), w, b, stride=2), 2)
 
 
-def median_ms(f, x):
-    f(x)
-    times = []
-    for _ in range(REPS):
-        s = time.perf_counter()
-        f(x)
-        times.append(time.perf_counter() - s)
-    return 1000 * statistics.median(times)
-
-
 def main():
     frame, models = sys.argv[1], sys.argv[2:]
     torch.set_num_threads(os.cpu_count())
@@ -128,8 +120,8 @@ def main():
     times = {name: ([], []) for name in nets}
     for _ in range(ROUNDS):
         for name, (nchw, nhwc) in nets.items():
-            times[name][0].append(median_ms(nchw, x))
-            times[name][1].append(median_ms(nhwc, x))
+            times[name][0].append(1000 * median_seconds(nchw, x, REPS))
+            times[name][1].append(1000 * median_seconds(nhwc, x, REPS))
     print(f"{w}x{h}, {torch.get_num_threads()} threads, median of {ROUNDS} rounds of {REPS} forwards")
     print("| model | NCHW ms | channels-last ms | change |")
     print("|---|---|---|---|")
