@@ -237,6 +237,28 @@ fn a_video_to_frames_and_back_keeps_count_and_order() {
     assert!(infer_err(&clip, &d.join("x.mp4"), &["--fps", "5"]).contains("--fps"));
 }
 
+/// A folder or a video makes many images: an image file name as `--output` is refused,
+/// naming it, and no folder of that name is created; an existing folder of such a name is
+/// still written into.
+#[test]
+fn many_frames_into_an_image_file_name_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (clip, frames) = (d.join("clip.mkv"), d.join("frames"));
+    make_clip(&clip, 32, 24, 0.3);
+    faststyle_suite::write_scenes(&frames, 2, 24, 16, 1);
+    for (input, kind) in [(&clip, "video"), (&frames, "folder")] {
+        let out = d.join("styled.jpg");
+        let err = infer_err(input, &out, &[]);
+        assert!(err.contains("styled.jpg") && err.contains(&format!("--input is a {kind}")), "{err}");
+        assert!(!out.exists(), "{} was created", out.display());
+    }
+    let existing = d.join("named.png");
+    std::fs::create_dir(&existing).unwrap();
+    infer_ok(&frames, &existing, &[]);
+    assert_eq!(sorted_names(&existing).len(), 2);
+}
+
 /// `--shard K/N` partitions a folder (sorted names) and a video (contiguous frame ranges,
 /// numbered in the whole video) exactly; a shard's frame equals the whole run's.
 #[test]

@@ -205,6 +205,20 @@ fn stylize(args: &StylizeArgs) -> Result<()> {
              --output (join the shards' frames afterwards with `infer --input FRAMES/ --output out.mp4`)"
         );
     }
+    // A folder or a video becomes a folder of frames (or a video): under an image file's name
+    // that folder would be created as `out.jpg` without a word.
+    if (meta.is_dir() || from_video)
+        && !to_video
+        && !output.is_dir()
+        && faststyle::image_io::has_image_extension(output)
+    {
+        bail!(
+            "{}: --input is a {}, which makes many images, so --output must be a folder (or a video file, e.g. \
+             out.mp4), not an image file name",
+            output.display(),
+            if meta.is_dir() { "folder" } else { "video" }
+        );
+    }
     if meta.is_dir() && to_video {
         return folder_to_video(args, input, output, existing);
     }

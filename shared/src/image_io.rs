@@ -28,8 +28,9 @@ pub(crate) const MAX_DECODE_ALLOC: u64 = 1 << 30;
 /// keeps full-resolution chroma, 4:4:4).
 pub(crate) const JPEG_QUALITY: u8 = 95;
 
-/// Whether `path` has one of [`IMAGE_EXTENSIONS`] (case-insensitive).
-pub(crate) fn has_image_extension(path: &Path) -> bool {
+/// Whether `path` has one of [`IMAGE_EXTENSIONS`] (case-insensitive): what folder listing
+/// takes for an image, and what `infer` refuses as the output name of a folder or video job.
+pub fn has_image_extension(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .map(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
